@@ -1,0 +1,42 @@
+# One image for every host of the container lab: router, server, peer, client.
+#
+#   docker build -t socketlab-lab .                 # what `docker compose build` does
+#   docker build --build-arg BASE_IMAGE=... .       # another Debian-based base
+#
+# With no registry, scripts/setup-host.sh makes debian:bookworm-slim from
+# Debian's archive (debootstrap + docker import) so this FROM still resolves.
+ARG BASE_IMAGE=debian:bookworm-slim
+
+FROM ${BASE_IMAGE} AS base
+# Packages come from whatever mirror the base image's apt sources name; nothing
+# here names a mirror. tshark asks a debconf question: answered non-interactively.
+RUN set -eux; \
+    export DEBIAN_FRONTEND=noninteractive; \
+    apt-get update; \
+    apt-get install -y --no-install-recommends \
+        python3 python3-pip python3-setuptools python3-wheel \
+        nftables iptables iproute2 iputils-ping tcpdump tshark procps; \
+    apt-get clean; \
+    rm -rf /var/lib/apt/lists/*
+# The applications run as this unprivileged user; only the router and the
+# short start-up step of an end host (adding routes) run as root.
+RUN useradd --create-home --uid 10001 --user-group --shell /bin/bash socketlab
+ENV PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1
+
+FROM base AS lab
+# socketlab is standard-library only: no dependencies, no build isolation, no
+# network access needed at this step.
+WORKDIR /src
+COPY pyproject.toml README.md* LICENSE* ./
+COPY services/ services/
+RUN pip install --no-deps --no-build-isolation --break-system-packages . \
+    && rm -rf /src/build /src/*.egg-info /src/services/*.egg-info \
+    && socketlab --help >/dev/null
+COPY --chmod=0755 lab/ /opt/socketlab/lab/
+COPY --chmod=0755 router/ /opt/socketlab/router/
+WORKDIR /home/socketlab
+USER socketlab
+CMD ["socketlab", "--help"]

@@ -1,0 +1,32 @@
+#!/bin/bash
+# Start-up step of an end host (server, client): the only part that runs as
+# root. It routes the other lab subnets via the router, waits until the
+# host's IPv6 addresses are usable, then drops to the unprivileged user
+# `socketlab` (no capabilities, no way back) and runs the given command.
+#
+#   host-start.sh CMD [ARG...]
+#
+# Environment (compose.yaml sets them):
+#   LAB_ROUTER_V4 / LAB_ROUTER_V6   the router's address on this host's network
+#   LAB_ROUTES                      subnets (IPv4 and IPv6) to reach via the router
+set -euo pipefail
+say() { printf '%s: %s\n' "${HOSTNAME:-host}" "$*"; }
+
+for net in ${LAB_ROUTES:-}; do
+    case $net in
+        *:*) ip -6 route replace "$net" via "$LAB_ROUTER_V6" ;;
+        *)   ip -4 route replace "$net" via "$LAB_ROUTER_V4" ;;
+    esac
+    say "route $net via router"
+done
+
+# An IPv6 address is unusable (bind fails, EADDRNOTAVAIL) while duplicate
+# address detection runs. Wait for it: a readiness signal, not a guess.
+for _ in $(seq 1 100); do
+    [ -z "$(ip -6 addr show tentative)" ] && break
+    sleep 0.1
+done
+[ -z "$(ip -6 addr show tentative)" ] || { say "error: IPv6 address still tentative"; exit 1; }
+
+exec setpriv --reuid=socketlab --regid=socketlab --init-groups \
+    --inh-caps=-all --bounding-set=-all --no-new-privs -- "$@"

@@ -1,0 +1,26 @@
+#!/bin/bash
+# The server host: every service of the port table in docs/address-plan.md,
+# one process each, all logging to stdout with a "PORT program |" prefix.
+# If any of them exits, this script stops the rest and exits non-zero.
+set -uo pipefail
+
+serve() {  # serve PORT PROGRAM HOST [ARG...]
+    local port=$1 program=$2; shift 2
+    socketlab -v "$program" "$1" "$port" "${@:2}" 2>&1 | sed -u "s/^/$port $program | /" &
+}
+
+trap 'kill $(jobs -p) 2>/dev/null; exit 0' TERM INT
+
+serve 65432 app-server       '::'
+serve 65431 echo-server      127.0.0.1
+serve 65433 app-server       198.18.1.10
+serve 65434 app-server       2001:db8:1::10
+serve 65435 multiconn-server '::'
+serve 65436 echo-server      ''
+# Byte-order negative control: decodes arrays in this machine's native order.
+serve 65437 app-server       '::' --array-decoder naive
+
+wait -n
+echo "server: a service exited; stopping" >&2
+kill $(jobs -p) 2>/dev/null
+exit 1

@@ -1,0 +1,29 @@
+#!/bin/sh
+# Router start: routes, firewall, then idle. Captures and impairments are
+# started on demand by `docker compose exec router ...` (see docs/lab.md).
+#
+# Environment (compose.yaml sets them):
+#   GUESTNET_V4 / GUESTNET_V6   the PowerPC guest's routed subnet
+#   GUESTGW_V4 / GUESTGW_V6     client-ppc, the guest's gateway on clientnet
+set -eu
+
+say() { printf 'router: %s\n' "$*"; }
+
+# Forwarding comes from compose `sysctls`; check instead of assuming.
+[ "$(cat /proc/sys/net/ipv4/ip_forward)" = 1 ] || { say "error: net.ipv4.ip_forward is off"; exit 1; }
+[ "$(cat /proc/sys/net/ipv6/conf/all/forwarding)" = 1 ] || { say "error: IPv6 forwarding is off"; exit 1; }
+
+# guestnet lives behind client-ppc. The next hop is on-link on clientnet,
+# so the route is valid even while client-ppc is not running.
+ip -4 route replace "${GUESTNET_V4:-198.18.3.0/24}" via "${GUESTGW_V4:-198.18.2.20}"
+ip -6 route replace "${GUESTNET_V6:-2001:db8:3::/64}" via "${GUESTGW_V6:-2001:db8:2::20}"
+
+nft -f /opt/socketlab/router/nftables.conf
+say "firewall loaded from router/nftables.conf"
+ip -br addr | sed 's/^/router: addr /'
+ip -4 route | sed 's/^/router: route /'
+ip -6 route | grep -v '^fe80' | sed 's/^/router: route6 /'
+say "ready"
+
+# Idle as PID 1's child (compose `init: true` forwards SIGTERM).
+exec sleep infinity

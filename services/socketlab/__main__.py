@@ -1,0 +1,5 @@
+import sys
+
+from socketlab.cli import main
+
+sys.exit(main())

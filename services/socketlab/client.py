@@ -1,0 +1,166 @@
+"""The guide's clients, failing loudly: every failure is an exception the CLI turns into one line.
+
+* :func:`echo` sends one message and reads back exactly as many bytes.
+* :func:`multiconn` opens many non-blocking connections with ``selectors``; each knows the exact
+  bytes it expects back, so a merged, lost or misrouted message is an error, not a guess.
+* :func:`request` sends one application request and returns the decoded response.
+* :func:`probe` tries one connection and reports the outcome in the guide's words.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import socket
+import time
+from dataclasses import dataclass
+
+from socketlab.errors import classify
+from socketlab.protocol import NEED_DATA, Message, MessageDecoder, RemoteProtocolError
+
+__all__ = ["ExchangeError", "connect", "echo", "multiconn", "request", "probe", "Reply"]
+
+
+class ExchangeError(Exception):
+    """The peer answered, but not with what the protocol promised (lost or merged bytes)."""
+
+
+def connect(host: str, port: int, *, timeout: float) -> socket.socket:
+    """A connected socket, or the OS's exception (ConnectionRefusedError, TimeoutError, ...)."""
+    return socket.create_connection((host, port), timeout=timeout)
+
+
+def echo(host: str, port: int, message: bytes, *, timeout: float = 10.0) -> bytes:
+    """Send ``message`` to an echo server and return exactly what came back."""
+    with connect(host, port, timeout=timeout) as sock:
+        sock.sendall(message)
+        received = bytearray()
+        while len(received) < len(message):
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ExchangeError(
+                    f"server closed after {len(received)} of {len(message)} echoed bytes"
+                )
+            received += chunk
+        return bytes(received)
+
+
+def multiconn_messages(connid: int, count: int = 2) -> list[bytes]:
+    """The guide's messages, made unique per connection so a mix-up cannot go unseen."""
+    return [f"Message {n} from client {connid}.".encode() for n in range(1, count + 1)]
+
+
+@dataclass
+class _Conn:
+    connid: int
+    sock: socket.socket
+    outgoing: bytes
+    expected: bytes
+    received: bytearray
+
+
+def multiconn(
+    host: str, port: int, num_conns: int, *, messages_per_conn: int = 2, timeout: float = 10.0
+) -> dict[int, bytes]:
+    """Run ``num_conns`` connections at once; return ``{connid: bytes echoed}``.
+
+    Raises :class:`ExchangeError` if any connection gets back anything but its own bytes, and
+    the connect error or TimeoutError if the exchange does not finish within ``timeout``.
+    """
+    address = socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM)[0]
+    family, _, _, _, sockaddr = address
+    sel = selectors.DefaultSelector()
+    results: dict[int, bytes] = {}
+    try:
+        for connid in range(1, num_conns + 1):
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            sock.connect_ex(sockaddr)
+            expected = b"".join(multiconn_messages(connid, messages_per_conn))
+            conn = _Conn(connid, sock, expected, expected, bytearray())
+            sel.register(sock, selectors.EVENT_READ | selectors.EVENT_WRITE, conn)
+        deadline = time.monotonic() + timeout
+        while len(results) < num_conns:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(
+                    f"timed out with {num_conns - len(results)} of {num_conns} connections unfinished"
+                )
+            for key, mask in sel.select(remaining):
+                conn = key.data
+                if mask & selectors.EVENT_WRITE:
+                    error = conn.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                    if error:
+                        raise OSError(error, os.strerror(error))
+                    sent = conn.sock.send(conn.outgoing)
+                    conn.outgoing = conn.outgoing[sent:]
+                    if not conn.outgoing:
+                        sel.modify(conn.sock, selectors.EVENT_READ, conn)
+                if mask & selectors.EVENT_READ:
+                    chunk = conn.sock.recv(65536)
+                    conn.received += chunk
+                    if not conn.expected.startswith(conn.received):
+                        raise ExchangeError(
+                            f"connection {conn.connid} got {bytes(conn.received)!r}, "
+                            f"expected {conn.expected!r}"
+                        )
+                    if not chunk or len(conn.received) == len(conn.expected):
+                        if len(conn.received) != len(conn.expected):
+                            raise ExchangeError(
+                                f"connection {conn.connid} closed after {len(conn.received)} "
+                                f"of {len(conn.expected)} bytes"
+                            )
+                        results[conn.connid] = bytes(conn.received)
+                        sel.unregister(conn.sock)
+                        conn.sock.close()
+        return results
+    finally:
+        for key in list(sel.get_map().values()):
+            key.fileobj.close()
+        sel.close()
+
+
+@dataclass(frozen=True)
+class Reply:
+    response: Message
+    local: tuple
+    peer: tuple
+
+
+def request(
+    host: str, port: int, wire: bytes, *, connect_timeout: float = 5.0, read_timeout: float = 10.0
+) -> Reply:
+    """Send one encoded request, read one response (the guide: one request per connection)."""
+    with connect(host, port, timeout=connect_timeout) as sock:
+        local, peer = sock.getsockname()[:2], sock.getpeername()[:2]
+        sock.settimeout(read_timeout)
+        sock.sendall(wire)
+        decoder = MessageDecoder()
+        while True:
+            data = sock.recv(65536)
+            decoder.receive_data(data)
+            response = decoder.next_message()
+            if response is not NEED_DATA:
+                return Reply(response, local, peer)
+            if not data:
+                raise RemoteProtocolError("server closed the connection without a response")
+
+
+def probe(host: str, port: int, *, timeout: float = 2.0) -> dict:
+    """Try one TCP connection; describe exactly what happened (see docs/cli.md)."""
+    result = {"outcome": "connected", "exception": None, "errno": None, "message": None,
+              "host": host, "port": port, "family": None, "local": None, "peer": None}
+    start = time.monotonic()
+    try:
+        result["family"] = socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM)[0][0].name
+        start = time.monotonic()
+        with connect(host, port, timeout=timeout) as sock:
+            elapsed = time.monotonic() - start
+            result["local"], result["peer"] = list(sock.getsockname()[:2]), list(sock.getpeername()[:2])
+    except OSError as exc:
+        elapsed = time.monotonic() - start
+        failure = classify(exc)
+        result.update(outcome=failure.outcome, exception=failure.exception,
+                      errno=failure.errno_name, message=failure.message)
+    result["elapsed_s"] = round(elapsed, 4)
+    return result
