@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""Boot times of the big-endian PowerPC guest, and the fast tier's per-run overhead.
+
+    python3 benchmarks/guest_boot.py [--runs 5] [--image socketlab-ppc:latest]
+
+Prints numbers; it is not a test (nothing is asserted). It runs one throw-away container of the
+guest image (on Docker's default bridge, with a private tap0: no lab network needed) and in it:
+
+* full system: QEMU start -> "socketlab-guest: ready" (app-server listening, exec agent up),
+  measured by guest-supervisor, over --runs boots; then the round trip of one trivial
+  guest-exec in the booted guest;
+* fast tier: `ppc-python -c pass` (qemu-ppc64-static) vs the image's native `python3 -c pass`,
+  and `socketlab-ppc --help` vs native `python3 -m socketlab --help`.
+
+Target (LAB-NOTES): guest ready < 5 s warm.
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def summary(values):
+    return "median %.2f s  min %.2f s  max %.2f s  (%s)" % (
+        statistics.median(values), min(values), max(values), ", ".join("%.2f" % v for v in values))
+
+
+def timed(argv, runs, env=None):
+    out = []
+    for _ in range(runs):
+        t0 = time.monotonic()
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, env=env)
+        out.append(time.monotonic() - t0)
+    return out
+
+
+def boot_once():
+    """One boot under guest-supervisor; returns (QEMU start -> ready seconds, guest uptime)."""
+    env = dict(os.environ, SOCKETLAB_DEMO_SERVER="")
+    sup = subprocess.Popen(["guest-supervisor"], stdout=subprocess.PIPE, text=True, env=env)
+    ready = uptime = None
+    try:
+        for line in sup.stdout:
+            if line.startswith("socketlab-guest: ready"):
+                uptime = float(line.split("uptime")[1].split()[0])
+            if line.startswith("guest-supervisor: guest ready"):
+                ready = float(line.split("ready")[1].split()[0])
+                break
+        else:
+            raise RuntimeError("guest-supervisor ended before the guest was ready")
+        return ready, uptime, sup
+    except BaseException:
+        sup.terminate()
+        sup.wait()
+        raise
+
+
+def inside(runs):
+    subprocess.run(["ip", "tuntap", "add", "dev", "tap0", "mode", "tap"], check=False)
+    subprocess.run(["ip", "addr", "replace", "198.18.3.1/24", "dev", "tap0"], check=True)
+    subprocess.run(["ip", "link", "set", "tap0", "up"], check=True)
+
+    print("full system (qemu-system-ppc64, TCG, VOF): QEMU start -> guest ready")
+    readies, uptimes, exec_rt = [], [], []
+    for i in range(runs):
+        ready, uptime, sup = boot_once()
+        readies.append(ready)
+        uptimes.append(uptime)
+        print("  run %d: %.2f s (guest kernel uptime at ready %.2f s)" % (i + 1, ready, uptime), flush=True)
+        if i == runs - 1:
+            exec_rt = timed(["guest-exec", "python3", "-c", "pass"], 5)
+            exec_true = timed(["guest-exec", "python3", "-S", "-c", "pass"], 5)
+        sup.terminate()
+        sup.wait()
+    print("  ready:       " + summary(readies))
+    print("  cold (run 1) %.2f s, warm (runs 2..) median %.2f s" % (
+        readies[0], statistics.median(readies[1:] or readies)))
+    print("  guest-exec python3 -c pass:    " + summary(exec_rt))
+    print("  guest-exec python3 -S -c pass: " + summary(exec_true))
+
+    print("fast tier (qemu-ppc64-static) vs native python3, per run")
+    native_env = dict(os.environ, PYTHONPATH=os.path.join(os.environ.get("SOCKETLAB_PPC_ROOT", "/opt/ppc-root"),
+                                                          "opt/socketlab"))
+    n = max(runs, 5)
+    ppc = timed(["ppc-python", "-c", "pass"], n)
+    nat = timed(["python3", "-c", "pass"], n)
+    print("  ppc-python -c pass:       " + summary(ppc))
+    print("  python3 -c pass (native): " + summary(nat))
+    print("  overhead per start:       %.2f s" % (statistics.median(ppc) - statistics.median(nat)))
+    ppc = timed(["socketlab-ppc", "--help"], n)
+    nat = timed(["python3", "-m", "socketlab", "--help"], n, env=native_env)
+    print("  socketlab-ppc --help:              " + summary(ppc))
+    print("  python3 -m socketlab --help (native): " + summary(nat))
+    print("  overhead per socketlab command:    %.2f s" % (statistics.median(ppc) - statistics.median(nat)))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--image", default="socketlab-ppc:latest")
+    parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.inside:
+        inside(args.runs)
+        return 0
+    argv = ["docker", "run", "--rm", "--cap-add", "NET_ADMIN", "--device", "/dev/net/tun",
+            "--sysctl", "net.ipv4.ip_forward=1", "-v", "%s:/bench:ro" % HERE,
+            args.image, "python3", "/bench/guest_boot.py", "--inside", "--runs", str(args.runs)]
+    print("$ " + " ".join(argv), flush=True)
+    return subprocess.run(argv).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())

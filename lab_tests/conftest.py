@@ -1,0 +1,263 @@
+"""Fixtures for the container-lab tiers (``lab_tests/lab``, ``lab_tests/guest``).
+
+One Compose lab (``compose.yaml``, project ``socketlab``) per test session, built and
+started by testcontainers-python's ``DockerCompose`` the first time a test asks for the
+``lab`` fixture; tests that do not ask for it (the unit and loopback tiers) never touch
+Docker. ``docker compose up --wait`` waits on every service's health check.
+
+Stable API (the cross-endian tests in ``lab_tests/guest`` use exactly this)::
+
+    lab.run(service, *argv, timeout=60, user="socketlab") -> RunResult
+        Run argv in the running container of `service` (like ``docker compose exec``).
+        RunResult has .stdout and .stderr (str), .returncode (int; 124 when `timeout`
+        seconds ran out, the command is then killed), .argv, .elapsed (seconds).
+        It never raises on a non-zero exit: assert on .returncode yourself.
+    lab.root(service, *argv, timeout=60) -> RunResult
+        The same as root (ip, tc, nft, tcpdump, router/impair.sh).
+    lab.probe(service, host, port, timeout=2.0) -> dict
+        ``socketlab probe HOST PORT --timeout T`` in `service`; the parsed JSON line
+        (keys: outcome, errno, exception, message, host, port, family, local, peer,
+        elapsed_s). Raises AssertionError if the output is not that JSON line.
+    lab.logs(*services) -> str
+        ``docker compose logs`` of those services (all when none given).
+    lab.compose
+        The testcontainers ``DockerCompose`` object.
+
+Every test that uses ``lab`` also gets the autouse ``capture`` fixture: tcpdump runs on
+the router (``-i any``: both networks) for the duration of the test; the pcap is kept as
+``artifacts/captures/<test>.pcap`` when the test fails (always with
+``SOCKETLAB_KEEP_CAPTURES=1``), and the containers' logs are printed. At the end of the
+session every service's log is written to ``artifacts/logs/<service>.log``.
+
+Environment:
+    SOCKETLAB_LAB_SERVICES   services to start (default: every service that has no
+                             profile: router server peer client)
+    SOCKETLAB_LAB_PROFILES   compose profiles to enable, space-separated (default: none;
+                             when a collected test is marked ``guest`` every profile
+                             defined in compose.yaml is enabled and all services start)
+    SOCKETLAB_LAB_BUILD=0    do not rebuild the image (default: build, it is cached)
+    SOCKETLAB_LAB_KEEP=1     leave the lab running after the session (for debugging)
+    SOCKETLAB_REQUIRE_LAB=1  fail instead of skip when Docker is not usable (CI sets it)
+    SOCKETLAB_KEEP_CAPTURES=1  keep the pcap of passing tests too
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shlex
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+ARTIFACTS = REPO / "artifacts"
+DEFAULT_SERVICES = ("router", "server", "peer", "client")
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+@dataclasses.dataclass
+class RunResult:
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+    elapsed: float
+
+    def __str__(self) -> str:
+        command = shlex.join(self.argv)
+        command = command if len(command) < 400 else command[:400] + "..."
+        return (f"$ {command}\n[exit {self.returncode} after {self.elapsed:.3f} s]\n"
+                f"--- stdout ---\n{self.stdout}--- stderr ---\n{self.stderr}")
+
+
+class Lab:
+    """The running Compose lab; see the module docstring for the API."""
+
+    def __init__(self, compose) -> None:
+        import docker  # a dependency of testcontainers
+
+        self.compose = compose
+        self._docker = docker.from_env()
+        self._containers: dict[str, object] = {}
+
+    def container(self, service: str):
+        if service not in self._containers:
+            info = self.compose.get_container(service)
+            self._containers[service] = self._docker.containers.get(info.ID)
+        return self._containers[service]
+
+    def run(self, service: str, *argv: str, timeout: float = 60, user: str = "socketlab") -> RunResult:
+        argv = tuple(str(a) for a in argv)
+        wrapped = ["timeout", "--kill-after=5", f"{timeout:g}", *argv]
+        start = time.monotonic()
+        code, (out, err) = self.container(service).exec_run(wrapped, user=user, demux=True)
+        elapsed = time.monotonic() - start
+        return RunResult(argv, code, (out or b"").decode("utf-8", "replace"),
+                         (err or b"").decode("utf-8", "replace"), elapsed)
+
+    def root(self, service: str, *argv: str, timeout: float = 60) -> RunResult:
+        return self.run(service, *argv, timeout=timeout, user="root")
+
+    def read_file(self, service: str, path: str) -> bytes:
+        code, (out, err) = self.container(service).exec_run(["cat", path], user="root", demux=True)
+        assert code == 0, f"cannot read {path} in {service}: {err!r}"
+        return out or b""
+
+    def probe(self, service: str, host: str, port: int, timeout: float = 2.0) -> dict:
+        result = self.run(service, "socketlab", "probe", host, str(port), "--timeout", f"{timeout:g}",
+                          timeout=timeout + 30)
+        lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+        assert len(lines) == 1, f"probe did not print one JSON line:\n{result}"
+        answer = json.loads(lines[0])
+        assert (result.returncode == 0) == (answer["outcome"] == "connected"), str(result)
+        return answer
+
+    def logs(self, *services: str) -> str:
+        out = subprocess.run([*self.compose.compose_command_property, "logs", "--no-color", "--no-log-prefix", *services],
+                             cwd=REPO, capture_output=True, text=True, check=False)
+        return ANSI.sub("", out.stdout + out.stderr)
+
+    def save_logs(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        for container in self.compose.get_containers(include_all=True):
+            (directory / f"{container.Service}.log").write_text(self.logs(container.Service))
+
+
+def _docker_usable() -> str | None:
+    try:
+        subprocess.run(["docker", "compose", "version"], capture_output=True, check=True, timeout=30)
+        subprocess.run(["docker", "info"], capture_output=True, check=True, timeout=30)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"Docker with Compose v2 is not usable here ({exc}); run scripts/setup-host.sh"
+    return None
+
+
+def _compose_profiles() -> list[str]:
+    text = (REPO / "compose.yaml").read_text()
+    found = re.findall(r"^\s+profiles:\s*\[([^\]]*)\]", text, flags=re.M)
+    return sorted({p.strip().strip("'\"") for group in found for p in group.split(",") if p.strip()})
+
+
+@pytest.fixture(scope="session")
+def lab(request):
+    problem = _docker_usable()
+    if problem:
+        if os.environ.get("SOCKETLAB_REQUIRE_LAB") == "1":
+            pytest.fail(problem)
+        pytest.skip(problem)
+
+    from testcontainers.compose import DockerCompose
+
+    # No registry: the Ryuk reaper image cannot be pulled, and `down` cleans up anyway.
+    os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+    profiles = os.environ.get("SOCKETLAB_LAB_PROFILES", "").split()
+    services: list[str] | None = os.environ.get("SOCKETLAB_LAB_SERVICES", "").split() or list(DEFAULT_SERVICES)
+    if any(item.get_closest_marker("guest") for item in request.session.items):
+        profiles = sorted(set(profiles) | set(_compose_profiles()))
+        services = None
+    compose = DockerCompose(
+        context=REPO,
+        compose_file_name="compose.yaml",
+        build=os.environ.get("SOCKETLAB_LAB_BUILD", "1") != "0",
+        wait=True,
+        services=services,
+        profiles=profiles or None,
+    )
+    started = time.monotonic()
+    try:
+        compose.start()
+    except subprocess.CalledProcessError as exc:
+        logs = subprocess.run([*compose.compose_command_property, "logs", "--no-color"], cwd=REPO,
+                              capture_output=True, text=True, check=False).stdout
+        pytest.fail(f"the lab did not come up healthy: {exc}\n{exc.stderr.decode(errors='replace')}\n"
+                    f"--- docker compose logs ---\n{logs}")
+    print(f"\nlab: up and healthy after {time.monotonic() - started:.1f} s")
+    the_lab = Lab(compose)
+    try:
+        yield the_lab
+    finally:
+        the_lab.save_logs(ARTIFACTS / "logs")
+        if os.environ.get("SOCKETLAB_LAB_KEEP") != "1":
+            compose.stop()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    item.stash.setdefault(_REPORTS, {})[report.when] = report
+    return report
+
+
+_REPORTS = pytest.StashKey[dict]()
+
+
+def _test_name(nodeid: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid.split("/")[-1]).strip("_")[:150]
+
+
+class Capture:
+    """tcpdump on the router, one pcap per test."""
+
+    DIR = "/tmp/captures"
+
+    def __init__(self, lab: Lab, name: str) -> None:
+        self.lab = lab
+        self.name = name
+        self.path = f"{self.DIR}/{name}.pcap"
+        self.pid: str | None = None
+
+    def start(self) -> None:
+        log = f"{self.DIR}/{self.name}.log"
+        script = (
+            f"mkdir -p {self.DIR}; "
+            f"tcpdump -i any -n -U --immediate-mode -Z root -w {shlex.quote(self.path)} >{shlex.quote(log)} 2>&1 & pid=$!; "
+            # Readiness: tcpdump says "listening on" once the capture is open.
+            f"for i in $(seq 1 100); do grep -q 'listening on' {shlex.quote(log)} && break; sleep 0.05; done; "
+            f"grep -q 'listening on' {shlex.quote(log)} || {{ cat {shlex.quote(log)} >&2; exit 1; }}; echo $pid"
+        )
+        result = self.lab.root("router", "sh", "-c", script, timeout=20)
+        assert result.returncode == 0, f"tcpdump did not start on the router:\n{result}"
+        self.pid = result.stdout.strip()
+
+    def stop(self) -> None:
+        if self.pid:
+            self.lab.root("router", "sh", "-c",
+                          f"kill -INT {self.pid}; while kill -0 {self.pid} 2>/dev/null; do sleep 0.05; done",
+                          timeout=20)
+            self.pid = None
+
+    def save(self, destination: Path) -> Path:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        destination.write_bytes(self.lab.read_file("router", self.path))
+        return destination
+
+    def discard(self) -> None:
+        self.lab.root("router", "rm", "-f", self.path, f"{self.DIR}/{self.name}.log")
+
+
+@pytest.fixture(autouse=True)
+def capture(request):
+    """Capture on the router during every test that uses ``lab``; keep the pcap on failure."""
+    if "lab" not in request.fixturenames:
+        yield None
+        return
+    lab: Lab = request.getfixturevalue("lab")
+    cap = Capture(lab, _test_name(request.node.nodeid))
+    cap.start()
+    yield cap
+    cap.stop()
+    reports = request.node.stash.get(_REPORTS, {})
+    failed = any(r.failed for r in reports.values())
+    if failed or os.environ.get("SOCKETLAB_KEEP_CAPTURES") == "1":
+        saved = cap.save(ARTIFACTS / "captures" / f"{cap.name}.pcap")
+        print(f"capture: {saved}")
+    cap.discard()
+    if failed:
+        print("--- docker compose logs (last 200 lines each) ---")
+        for container in lab.compose.get_containers():
+            print("\n".join(lab.logs(container.Service).splitlines()[-200:]))

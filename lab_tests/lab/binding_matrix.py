@@ -1,0 +1,85 @@
+"""The binding matrix: which server binding answers from which client position.
+
+The single source of the table: the lab test is parametrised from it and
+docs/binding-matrix.md is rendered from it (``python -m lab_tests.lab.binding_matrix``);
+a test keeps the two identical.
+"""
+
+SERVER_V4, SERVER_V6 = "198.18.1.10", "2001:db8:1::10"
+
+# (port, program, what the server bound to)
+BINDINGS = [
+    (65432, "app-server", "::"),
+    (65431, "echo-server", "127.0.0.1"),
+    (65433, "app-server", "198.18.1.10"),
+    (65434, "app-server", "2001:db8:1::10"),
+    (65436, "echo-server", '"" (INADDR_ANY)'),
+]
+
+# (service the probe runs in, address it connects to, how the packets travel)
+POSITIONS = [
+    ("server", "127.0.0.1", "server itself, IPv4 loopback"),
+    ("server", "::1", "server itself, IPv6 loopback"),
+    ("server", SERVER_V4, "server itself, its own IPv4"),
+    ("server", SERVER_V6, "server itself, its own IPv6"),
+    ("peer", SERVER_V4, "peer, same network (servernet), IPv4"),
+    ("peer", SERVER_V6, "peer, same network (servernet), IPv6"),
+    ("client", SERVER_V4, "client, across the router, IPv4"),
+    ("client", SERVER_V6, "client, across the router, IPv6"),
+]
+
+C, R = "connected", "refused"
+
+# EXPECTED[port] lists the outcome for each row of POSITIONS, in order. "refused" is
+# ECONNREFUSED from the server's own kernel: nobody listens on that address.
+EXPECTED = {
+    #        lo4 lo6 own4 own6 peer4 peer6 cli4 cli6
+    65432: [C,  C,  C,   C,   C,    C,    C,   C],  # "::" dual stack: everything
+    65431: [C,  R,  R,   R,   R,    R,    R,   R],  # 127.0.0.1: loopback only
+    65433: [R,  R,  C,   R,   C,    R,    C,   R],  # one IPv4 address
+    65434: [R,  R,  R,   C,   R,    C,    R,   C],  # one IPv6 address
+    65436: [C,  R,  C,   R,   C,    R,    C,   R],  # "": every IPv4 address, no IPv6
+}
+
+
+def cases():
+    """(port, binding, service, host, position label, expected outcome) for every cell."""
+    for port, _program, bound in BINDINGS:
+        for (service, host, label), outcome in zip(POSITIONS, EXPECTED[port], strict=True):
+            yield port, bound, service, host, label, outcome
+
+
+def render() -> str:
+    head = "| client position | connects to | " + " | ".join(
+        f"{port} `{bound}`" for port, _, bound in BINDINGS) + " |"
+    rule = "| --- | --- | " + " | ".join("---" for _ in BINDINGS) + " |"
+    rows = []
+    for index, (service, host, label) in enumerate(POSITIONS):
+        cells = " | ".join("connected" if EXPECTED[port][index] == C else "**refused**"
+                           for port, _, _ in BINDINGS)
+        rows.append(f"| {label} (`{service}`) | `{host}` | {cells} |")
+    return "\n".join([
+        "# Binding matrix",
+        "",
+        "Which address a server binds decides who can reach it. Each cell is the outcome of",
+        "`socketlab probe HOST PORT` run in the named container of the Compose lab (`compose.yaml`);",
+        "**refused** is `ConnectionRefusedError` (ECONNREFUSED) from the server's own kernel: nothing",
+        "listens on that address. Columns are the server's listening sockets (docs/address-plan.md).",
+        "",
+        "Generated from `lab_tests/lab/binding_matrix.py` (`python -m lab_tests.lab.binding_matrix`);",
+        "checked by `lab_tests/lab/test_binding_matrix.py`, which also keeps this file in step.",
+        "",
+        head,
+        rule,
+        *rows,
+        "",
+        "Reading it: `::` with `IPV6_V6ONLY` off takes IPv4 too (as IPv4-mapped addresses);",
+        "`127.0.0.1` never leaves the host; one address means exactly that address and family;",
+        "`\"\"` is every IPv4 address and no IPv6. The router (docs/lab.md) accepts 65430-65439, so",
+        "every refusal across it comes from the server, not from the firewall.",
+        "",
+    ])
+
+
+if __name__ == "__main__":
+    print(render(), end="")

@@ -1,0 +1,40 @@
+"""The server sees the client's own address: the router routes, it does not NAT."""
+
+import json
+import re
+
+import pytest
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.mark.parametrize(("server", "client_addr", "logged"), [
+    ("198.18.1.10", "198.18.2.10", "::ffff:198.18.2.10"),  # IPv4-mapped on the "::" socket
+    ("2001:db8:1::10", "2001:db8:2::10", "2001:db8:2::10"),
+])
+def test_server_log_names_the_clients_own_address(lab, server, client_addr, logged):
+    result = lab.run("client", "socketlab", "app-client", server, "65432", "search", "ring", "--json")
+    assert result.returncode == 0, str(result)
+    local_addr, local_port = json.loads(result.stdout)["local"]
+    assert local_addr == client_addr
+    # app-server runs with -v: one line per request, naming the peer as the server saw it.
+    pattern = re.compile(rf"^65432 app-server \| .*\[{re.escape(logged)}\]:{local_port} request ", re.M)
+    log = lab.logs("server")
+    assert pattern.search(log), f"no request from [{logged}]:{local_port} in the server log:\n{log[-3000:]}"
+
+
+def test_capture_on_router_shows_the_same_addresses_on_both_networks(lab, capture):
+    """The router's capture (readable by tshark) shows the client's address on both sides."""
+    result = lab.run("client", "socketlab", "app-client", "198.18.1.10", "65432", "search", "morpheus", "--json")
+    assert result.returncode == 0, str(result)
+    local_port = json.loads(result.stdout)["local"][1]
+    capture.stop()
+    fields = lab.root("router", "tshark", "-r", capture.path, "-n",
+                      "-Y", f"tcp.srcport == {local_port} && tcp.flags.syn == 1",
+                      "-T", "fields", "-e", "sll.ifindex", "-e", "ip.src", "-e", "ip.dst")
+    assert fields.returncode == 0, str(fields)
+    rows = [line.split("\t") for line in fields.stdout.splitlines() if line]
+    # The SYN, captured twice: arriving from clientnet and leaving to servernet, same addresses.
+    assert len(rows) == 2, fields.stdout
+    assert {r[0] for r in rows} == {rows[0][0], rows[1][0]} and rows[0][0] != rows[1][0]
+    assert all(r[1:] == ["198.18.2.10", "198.18.1.10"] for r in rows), rows

@@ -1,0 +1,61 @@
+"""Loopback fixtures: real servers on 127.0.0.1 and ::1, run in a thread of the test process."""
+
+import functools
+import threading
+
+import pytest
+
+from socketlab import arrays
+from socketlab.server import AppHandler, EchoHandler, Server, create_listener
+
+from .support import CliServer
+
+HOSTS = ["127.0.0.1", "::1"]
+
+#: name -> handler factory; the echo and multi-connection servers are one program.
+KINDS = {
+    "echo": EchoHandler,
+    "multiconn": EchoHandler,
+    "app": AppHandler,
+    "app-naive": functools.partial(AppHandler, array_decoder=arrays.decode_array_naive),
+}
+
+
+@pytest.fixture(params=HOSTS)
+def host(request):
+    return request.param
+
+
+@pytest.fixture
+def serve():
+    """``serve(kind, host, **server_options) -> (host, port)``; every server stops at teardown."""
+    running = []
+
+    def start(kind, host="127.0.0.1", **options):
+        server = Server(create_listener(host, 0), KINDS[kind], **options)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        running.append((server, thread))
+        return host, server.address[1]
+
+    yield start
+    for server, thread in running:
+        server.shutdown()
+        thread.join(10)
+        assert not thread.is_alive(), "server did not stop"
+
+
+@pytest.fixture
+def cli_server():
+    started = []
+
+    def start(*argv):
+        server = CliServer(*argv)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        if server.process.poll() is None:
+            server.process.kill()
+            server.process.communicate()

@@ -1,0 +1,79 @@
+"""The guide's application behaviour, request bytes in, response bytes out."""
+
+import sys
+
+import pytest
+
+from socketlab import app, arrays
+from socketlab.protocol import NEED_DATA, LocalProtocolError, MessageDecoder, RemoteProtocolError, encode_message
+
+pytestmark = pytest.mark.unit
+
+FOREIGN = "big" if sys.byteorder == "little" else "little"
+
+
+def one_message(wire: bytes):
+    decoder = MessageDecoder()
+    decoder.receive_data(wire)
+    message = decoder.next_message()
+    assert message is not NEED_DATA and decoder.at_boundary
+    return message
+
+
+def answer(wire: bytes, **kwargs):
+    return app.describe_response(one_message(app.respond(one_message(wire), **kwargs)))
+
+
+@pytest.mark.parametrize(
+    ("action", "value", "expected"),
+    [
+        ("search", "morpheus", "Follow the white rabbit. \U0001f430"),
+        ("search", "ring", "In the caves beneath the Misty Mountains. \U0001f48d"),
+        ("search", "\U0001f436", "\U0001f43e Playing ball! \U0001f3d0"),
+        ("search", "neo", 'No match for "neo".'),
+        ("double", "10", 'Error: invalid action "double".'),
+        ("binary", "ABCDEFGHIJKLMNOP", repr(b"First 10 bytes of request: ABCDEFGHIJ")),
+    ],
+)
+def test_the_guides_answers(action, value, expected):
+    assert answer(app.make_request(action, value)) == expected
+
+
+def test_response_headers_follow_the_guide():
+    response = one_message(app.respond(one_message(app.make_request("search", "ring"))))
+    assert response.header["content-type"] == "text/json"
+    assert response.header["content-encoding"] == "utf-8"
+    assert response.header["byteorder"] == sys.byteorder
+    binary = one_message(app.respond(one_message(app.make_request("binary", "x"))))
+    assert binary.header["content-type"] == "binary/custom-server-binary-type"
+    assert binary.header["content-encoding"] == "binary"
+
+
+@pytest.mark.parametrize("byteorder", ["little", "big", "network"])
+def test_array_answer_is_in_the_clients_order_with_exact_stats(byteorder):
+    values = [0x0102, -2, 300]
+    response = one_message(app.respond(one_message(
+        app.make_request("stats", "0x0102,-2,300", dtype="int16", byteorder=byteorder))))
+    assert response.byteorder == byteorder
+    assert response.content == arrays.encode_array(values, "int16", byteorder)
+    assert response.header["x-stats"] == {"count": 3, "sum": 0x0102 - 2 + 300, "min": -2, "max": 300}
+
+
+def test_negative_control_naive_server_gets_foreign_arrays_wrong():
+    wire = app.make_request("stats", "0x0102,-2,300", dtype="int16", byteorder=FOREIGN)
+    right = {"values": [258, -2, 300], "stats": {"count": 3, "sum": 556, "min": -2, "max": 300}}
+    assert answer(wire) == right
+    assert answer(wire, array_decoder=arrays.decode_array_naive) != right
+    native = app.make_request("stats", "0x0102,-2,300", dtype="int16", byteorder=sys.byteorder)
+    assert answer(native, array_decoder=arrays.decode_array_naive) == right
+
+
+def test_a_json_request_that_is_not_an_object_is_refused():
+    wire = encode_message(b"[1]", content_type="text/json", content_encoding="utf-8", byteorder="big")
+    with pytest.raises(RemoteProtocolError, match=r"request must be a JSON object, got \[1\]"):
+        app.respond(one_message(wire))
+
+
+def test_bad_numbers_are_refused_before_sending():
+    with pytest.raises(LocalProtocolError, match="cannot read 'one,two' as int32 values"):
+        app.make_request("stats", "one,two")
