@@ -22,17 +22,18 @@ from dataclasses import dataclass
 
 __all__ = ["Failure", "classify"]
 
+#: errno -> (the name the guide uses, its words, the outcome). EWOULDBLOCK is EAGAIN on Linux.
 _TABLE = {
-    errno.EWOULDBLOCK: ("resource temporarily unavailable", "would-block"),
-    errno.EADDRINUSE: ("address already in use", "address-in-use"),
-    errno.ECONNRESET: ("connection reset by peer", "reset"),
-    errno.ETIMEDOUT: ("timed out", "timeout"),
-    errno.ECONNREFUSED: ("connection refused", "refused"),
-    errno.EHOSTUNREACH: ("no route to host", "unreachable"),
-    errno.ENETUNREACH: ("network is unreachable", "network-unreachable"),
-    errno.EADDRNOTAVAIL: ("cannot assign requested address", "address-not-available"),
-    errno.EACCES: ("permission denied", "permission-denied"),
-    errno.EPIPE: ("broken pipe", "broken-pipe"),
+    errno.EWOULDBLOCK: ("EWOULDBLOCK", "resource temporarily unavailable", "would-block"),
+    errno.EADDRINUSE: ("EADDRINUSE", "address already in use", "address-in-use"),
+    errno.ECONNRESET: ("ECONNRESET", "connection reset by peer", "reset"),
+    errno.ETIMEDOUT: ("ETIMEDOUT", "timed out", "timeout"),
+    errno.ECONNREFUSED: ("ECONNREFUSED", "connection refused", "refused"),
+    errno.EHOSTUNREACH: ("EHOSTUNREACH", "no route to host", "unreachable"),
+    errno.ENETUNREACH: ("ENETUNREACH", "network is unreachable", "network-unreachable"),
+    errno.EADDRNOTAVAIL: ("EADDRNOTAVAIL", "cannot assign requested address", "address-not-available"),
+    errno.EACCES: ("EACCES", "permission denied", "permission-denied"),
+    errno.EPIPE: ("EPIPE", "broken pipe", "broken-pipe"),
 }
 
 
@@ -63,8 +64,8 @@ def classify(exc: BaseException) -> Failure:
             # Python's own socket timeout: the OS gave no errno, the guide calls it ETIMEDOUT.
             return Failure("timeout", "timed out", None, kind, str(exc) or "timed out")
         if code in _TABLE:
-            words, outcome = _TABLE[code]
-            return Failure(outcome, words, errno.errorcode[code], kind, exc.strerror or str(exc))
+            name, words, outcome = _TABLE[code]
+            return Failure(outcome, words, name, kind, exc.strerror or str(exc))
         name = errno.errorcode.get(code) if code is not None else None
         return Failure("error", (exc.strerror or str(exc)).lower(), name, kind, exc.strerror or str(exc))
     return Failure("error", str(exc) or kind, None, kind, str(exc))

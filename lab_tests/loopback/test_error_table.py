@@ -1,0 +1,173 @@
+"""The guide's error table, reproduced on loopback (the rest needs the lab's router:
+lab_tests/lab/test_firewall.py).
+
+Each case shows the exception Python raises, its errno, and the one line the CLI prints.
+"""
+
+import errno
+import json
+import os
+import socket
+import sys
+
+import pytest
+
+from socketlab import cli
+from socketlab.errors import classify
+from socketlab.server import create_listener
+
+from .support import reset, run_cli
+
+pytestmark = pytest.mark.loopback
+
+
+def free_port(host="127.0.0.1"):
+    """A port with nothing listening on it (bound, then released)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def test_econnrefused_nothing_listening(host):
+    port = free_port(host)
+    with pytest.raises(ConnectionRefusedError) as info:
+        socket.create_connection((host, port), timeout=5)
+    assert info.value.errno == errno.ECONNREFUSED
+    result = run_cli("app-client", host, str(port), "search", "ring")
+    assert result.returncode == 1
+    assert result.stderr == f"socketlab: connection refused (ECONNREFUSED) talking to {host} port {port}\n"
+
+
+def test_eaddrinuse_second_listener_on_one_port(host):
+    first = create_listener(host, 0)
+    port = first.getsockname()[1]
+    try:
+        with pytest.raises(OSError) as info:
+            create_listener(host, port)  # SO_REUSEADDR does not allow two listeners
+        assert info.value.errno == errno.EADDRINUSE
+        result = run_cli("app-server", host, str(port))
+        assert result.returncode == 1
+        assert result.stderr == (f"socketlab: address already in use (EADDRINUSE) binding {host!r} "
+                                 f"port {port}: another program is listening there\n")
+    finally:
+        first.close()
+
+
+def test_so_reuseaddr_lets_a_restarted_server_bind_over_time_wait():
+    listener = create_listener("127.0.0.1", 0)
+    port = listener.getsockname()[1]
+    peer = socket.create_connection(("127.0.0.1", port))
+    conn, _ = listener.accept()
+    conn.close()  # the server closes first: its side goes to TIME_WAIT
+    peer.recv(1)
+    peer.close()
+    listener.close()
+    create_listener("127.0.0.1", port).close()  # would be EADDRINUSE without SO_REUSEADDR
+
+
+def test_eaddrnotavail_address_not_on_this_host():
+    result = run_cli("app-server", "198.18.255.254", "0")  # lab range, never on the host
+    assert result.returncode == 1
+    assert result.stderr == ("socketlab: cannot assign requested address (EADDRNOTAVAIL) binding "
+                             "'198.18.255.254' port 0: '198.18.255.254' is not an address of this host\n")
+
+
+def test_eacces_privileged_port_without_privilege():
+    with open("/proc/sys/net/ipv4/ip_unprivileged_port_start") as f:
+        first_unprivileged = int(f.read())
+    if first_unprivileged == 0:
+        pytest.fail("every port is unprivileged on this host: EACCES cannot be shown")
+    port = first_unprivileged - 1
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: drop root, then run the CLI in-process (modules are already loaded)
+        try:
+            os.close(read_end)
+            os.dup2(write_end, 2)
+            if os.getuid() == 0:
+                os.setgroups([])
+                os.setgid(65534)
+                os.setuid(65534)
+            sys.stderr = os.fdopen(2, "w")
+            code = cli.main(["app-server", "127.0.0.1", str(port)])
+            sys.stderr.flush()
+        finally:
+            os._exit(locals().get("code", 99))
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        err = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 1
+    assert err == (f"socketlab: permission denied (EACCES) binding '127.0.0.1' port {port}: "
+                   "ports below 1024 need root or CAP_NET_BIND_SERVICE\n")
+
+
+def test_ewouldblock_fill_the_buffer():
+    """The guide's demo: a non-blocking sender whose peer does not read fills the buffers."""
+    listener = create_listener("127.0.0.1", 0)
+    sender = socket.create_connection(listener.getsockname())
+    receiver, _ = listener.accept()  # never reads
+    sender.setblocking(False)
+    sent = 0
+    with pytest.raises(BlockingIOError) as info:
+        while True:
+            sent += sender.send(b"x" * 65536)
+    assert info.value.errno == errno.EWOULDBLOCK
+    assert classify(info.value).line("sending") == "resource temporarily unavailable (EWOULDBLOCK) sending"
+    assert sent > 0  # it took a while: the kernel buffered what it could
+    for sock in (sender, receiver, listener):
+        sock.close()
+
+
+def test_econnreset_peer_closes_uncleanly(host):
+    listener = create_listener(host, 0)
+    conn = socket.create_connection(listener.getsockname()[:2])
+    server_side, _ = listener.accept()
+    reset(server_side)  # RST instead of FIN
+    conn.settimeout(5)
+    with pytest.raises(ConnectionResetError) as info:
+        conn.recv(1)
+    assert info.value.errno == errno.ECONNRESET
+    assert classify(info.value).line("reading") == "connection reset by peer (ECONNRESET) reading"
+    conn.close()
+    listener.close()
+
+
+def test_timeout_peer_never_answers():
+    listener = create_listener("127.0.0.1", 0)  # accepts (in the kernel) but never answers
+    port = listener.getsockname()[1]
+    result = run_cli("app-client", "127.0.0.1", str(port), "search", "ring", "--timeout", "0.5")
+    assert result.returncode == 1
+    assert result.stderr == f"socketlab: timed out talking to 127.0.0.1 port {port}\n"
+    listener.close()
+
+
+def test_probe_reports_the_exact_outcome(host):
+    port = free_port(host)
+    result = run_cli("probe", host, str(port))
+    report = json.loads(result.stdout)
+    assert result.returncode == 1
+    assert {k: report[k] for k in ("outcome", "exception", "errno", "host", "port", "family")} == {
+        "outcome": "refused", "exception": "ConnectionRefusedError", "errno": "ECONNREFUSED",
+        "host": host, "port": port, "family": "AF_INET6" if ":" in host else "AF_INET"}
+    assert report["elapsed_s"] < 1.0
+
+
+def test_name_not_resolved_is_one_clear_line():
+    result = run_cli("probe", "no-such-host.invalid", "80")
+    assert result.returncode == 1
+    assert json.loads(result.stdout)["outcome"] == "name-not-resolved"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["app-client", "127.0.0.1", "http", "search", "x"], "invalid port 'http': not a number"),
+        (["app-client", "127.0.0.1", "70000", "search", "x"], "invalid port 70000: must be 0..65535"),
+        (["multiconn-client", "127.0.0.1", "1", "0"], "must be positive, got '0'"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_clear_line(argv, message):
+    result = run_cli(*argv)
+    assert result.returncode == 2
+    assert message in result.stderr.splitlines()[-1]
