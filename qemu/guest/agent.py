@@ -22,7 +22,7 @@ import threading
 import time
 
 PORT_NAME = "org.socketlab.exec"
-APP_SERVER = [sys.executable, "-m", "socketlab", "app-server", "::", "65432"]
+APP_SERVER = [sys.executable, "-m", "socketlab", "app-server", "::", "65432", "-v"]
 READY_LINE = "socketlab-guest: ready"
 MAX_LINE = 1 << 20  # a request larger than this is a protocol error, not a memory blow-up
 

@@ -1,0 +1,151 @@
+"""App-server benchmark: requests/s and p50/p99 latency, socketlab vs a plain asyncio baseline.
+
+    python benchmarks/app_server.py [--requests N] [--idle 10000]
+
+The guide's semantics: one request per connection (connect, send, read the answer, close).
+The load comes from loadgen.c (C + epoll, built here with gcc) so the client side is not the
+limit. On 2+ cores the server is pinned to CPU 0 and the load generator to CPU 1. The asyncio
+baseline serves the same protocol with asyncio streams and the same socketlab.app.respond, so
+the comparison is of the I/O layers. Then it holds --idle idle connections open against
+socketlab and measures again. Prints a table; asserts nothing (speed is not a test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from socketlab import app
+from socketlab.protocol import NEED_DATA, MessageDecoder
+
+HERE = Path(__file__).resolve().parent
+
+
+def asyncio_baseline(port: int) -> None:
+    """The same protocol on asyncio streams: read one message, answer, close."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        decoder = MessageDecoder()
+        try:
+            while (request := decoder.next_message()) is NEED_DATA:
+                data = await reader.read(65536)
+                decoder.receive_data(data)
+                if not data:
+                    decoder.next_message()
+                    return
+            writer.write(app.respond(request))
+            await writer.drain()
+        finally:
+            writer.close()
+
+    async def main() -> None:
+        server = await asyncio.start_server(handle, "127.0.0.1", port, backlog=4096)
+        print(f"listening on 127.0.0.1 port {server.sockets[0].getsockname()[1]}", flush=True)
+        await server.serve_forever()
+
+    asyncio.run(main())
+
+
+def pin(cpu: int) -> list[str]:
+    return ["taskset", "-c", str(cpu)] if shutil.which("taskset") and os.cpu_count() >= 2 else []
+
+
+def start_server(kind: str) -> tuple[subprocess.Popen, int]:
+    if kind == "socketlab":
+        argv = [sys.executable, "-m", "socketlab", "app-server", "127.0.0.1", "0",
+                "--idle-timeout", "0", "--max-connections", "20000"]
+    else:
+        argv = [sys.executable, __file__, "--asyncio-server", "0"]
+    proc = subprocess.Popen(pin(0) + argv, stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    if not line.startswith("listening on"):
+        proc.kill()
+        raise SystemExit(f"{kind} server did not start: {line!r}")
+    return proc, int(line.split()[-1])
+
+
+def rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def load(loadgen: Path, port: int, concurrency: int, total: int, request_file: Path) -> dict:
+    out = subprocess.run(pin(1) + [str(loadgen), "127.0.0.1", str(port), str(concurrency),
+                                   str(total), str(request_file)],
+                         capture_output=True, text=True, timeout=600)
+    if out.returncode != 0:
+        raise SystemExit(f"loadgen failed: {out.stdout}{out.stderr}")
+    return json.loads(out.stdout)
+
+
+def row(name: str, conc: int, r: dict, rss: float) -> str:
+    return (f"| {name:<22} | {conc:>5} | {r['requests_per_s']:>8.0f} | {r['p50_ms']:>7.2f} | "
+            f"{r['p99_ms']:>7.2f} | {rss:>6.1f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=20000, help="requests per measurement")
+    parser.add_argument("--idle", type=int, default=10000, help="idle connections to hold")
+    parser.add_argument("--asyncio-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.asyncio_server is not None:
+        return asyncio_baseline(args.asyncio_server)
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    with tempfile.TemporaryDirectory() as tmp:
+        loadgen = Path(tmp) / "loadgen"
+        subprocess.run(["gcc", "-O2", "-o", str(loadgen), str(HERE / "loadgen.c")], check=True)
+        request_file = Path(tmp) / "request.bin"
+        request_file.write_bytes(app.make_request("search", "morpheus"))
+
+        print(f"# {args.requests} requests per row, one request per connection, "
+              f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
+        print("| server                 | conc. |   req/s  | p50 ms  | p99 ms  | RSS MiB |")
+        print("|------------------------|-------|----------|---------|---------|---------|")
+        for kind in ("socketlab", "asyncio-baseline"):
+            proc, port = start_server(kind)
+            try:
+                load(loadgen, port, 16, 2000, request_file)  # warm up
+                for conc in (1, 64, 512):
+                    total = args.requests if conc > 1 else args.requests // 4
+                    print(row(kind, conc, load(loadgen, port, conc, total, request_file),
+                              rss_mib(proc.pid)), flush=True)
+            finally:
+                proc.terminate()
+                proc.wait()
+
+        proc, port = start_server("socketlab")
+        idle = []
+        try:
+            for _ in range(args.idle):
+                idle.append(socket.create_connection(("127.0.0.1", port)))
+            # Every idle connection has been accepted once a request behind them is answered.
+            load(loadgen, port, 1, 10, request_file)
+            for conc in (1, 64, 512):
+                total = args.requests if conc > 1 else args.requests // 4
+                print(row(f"socketlab +{args.idle} idle", conc,
+                          load(loadgen, port, conc, total, request_file), rss_mib(proc.pid)),
+                      flush=True)
+        finally:
+            for sock in idle:
+                sock.close()
+            proc.terminate()
+            proc.wait()
+
+
+if __name__ == "__main__":
+    main()
