@@ -48,6 +48,8 @@ REQUIRED_HEADERS = ("byteorder", "content-type", "content-encoding", "content-le
 BYTEORDERS = ("little", "big", "network")
 
 _PREFIX = struct.Struct(">H")
+# One encoder for every message: json.dumps(..., ensure_ascii=False) builds a new one per call.
+_encode_json = json.JSONEncoder(ensure_ascii=False).encode
 
 
 class _NeedData:
@@ -169,7 +171,7 @@ def encode_message(
     if extra:
         header.update(extra)
     _check_header(header, max_content_length, LocalProtocolError)
-    raw = json.dumps(header, ensure_ascii=False).encode("utf-8")
+    raw = _encode_json(header).encode("utf-8")
     if len(raw) > MAX_HEADER_LENGTH:
         raise LocalProtocolError(
             f"header of {len(raw)} bytes is over the limit of {MAX_HEADER_LENGTH} bytes"
@@ -179,7 +181,7 @@ def encode_message(
 
 def json_message(obj: Any, *, byteorder: str, encoding: str = "utf-8") -> bytes:
     """A ``text/json`` message holding ``obj``, as the guide encodes it."""
-    content = json.dumps(obj, ensure_ascii=False).encode(encoding)
+    content = _encode_json(obj).encode(encoding)
     return encode_message(
         content, content_type="text/json", content_encoding=encoding, byteorder=byteorder
     )
