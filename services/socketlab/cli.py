@@ -15,7 +15,7 @@ import signal
 import struct
 import sys
 
-from socketlab import app, arrays, client
+from socketlab import __version__, app, arrays, client
 from socketlab.errors import classify
 from socketlab.protocol import ProtocolError
 from socketlab.server import AppHandler, EchoHandler, Server, create_listener
@@ -229,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="socketlab", parents=[common],
         description="The socket-programming guide's programs: echo, multi-connection and "
                     "application client/server, and a connection probe.")
+    parser.add_argument("--version", action="version", version=f"socketlab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name, func, help):
