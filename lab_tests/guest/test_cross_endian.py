@@ -179,6 +179,15 @@ def test_le_client_to_guest_request_kinds(lab, host, label, action, value, expec
     assert answer["result"] == expected
 
 
+def test_guest_server_logs_the_le_clients_address(lab):
+    """The guest's app-server (-v, its log is on the guest console = client-ppc's log)."""
+    answer = app_client(lab, "le", GUEST_V4, APP_PORT, "search", "ring")
+    local_addr, local_port = answer["local"]
+    assert local_addr == "198.18.2.10"  # no NAT anywhere on the way
+    pattern = rf"\[?(::ffff:)?198\.18\.2\.10\]?:{local_port} request byteorder=little"
+    assert re.search(pattern, lab.logs("client-ppc")), "the guest did not log the client as the peer"
+
+
 @pytest.mark.parametrize("dtype", sorted(ARRAYS))
 def test_le_client_to_guest_stats_exact(lab, dtype):
     answer = app_client(lab, "le", GUEST_V4, APP_PORT, "stats", value_text(dtype), "--dtype", dtype)
