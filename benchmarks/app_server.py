@@ -81,18 +81,35 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def load(loadgen: Path, port: int, concurrency: int, total: int, request_file: Path) -> dict:
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load(loadgen: Path, port: int, concurrency: int, total: int, request_file: Path,
+         server_pid: int) -> dict:
+    """One loadgen run; adds the CPU share of the server and of the load generator."""
+    server_before = cpu_seconds(server_pid)
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(pin(1) + [str(loadgen), "127.0.0.1", str(port), str(concurrency),
                                    str(total), str(request_file)],
                          capture_output=True, text=True, timeout=600)
     if out.returncode != 0:
         raise SystemExit(f"loadgen failed: {out.stdout}{out.stderr}")
-    return json.loads(out.stdout)
+    result = json.loads(out.stdout)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    loadgen_cpu = (children.ru_utime - children_before.ru_utime
+                   + children.ru_stime - children_before.ru_stime)
+    result["server_cpu"] = (cpu_seconds(server_pid) - server_before) / result["seconds"]
+    result["loadgen_cpu"] = loadgen_cpu / result["seconds"]
+    return result
 
 
 def row(name: str, conc: int, r: dict, rss: float) -> str:
     return (f"| {name:<22} | {conc:>5} | {r['requests_per_s']:>8.0f} | {r['p50_ms']:>7.2f} | "
-            f"{r['p99_ms']:>7.2f} | {rss:>6.1f} |")
+            f"{r['p99_ms']:>7.2f} | {rss:>7.1f} | {r['server_cpu']:>6.0%} | {r['loadgen_cpu']:>7.0%} |")
 
 
 def main() -> None:
@@ -114,15 +131,15 @@ def main() -> None:
 
         print(f"# {args.requests} requests per row, one request per connection, "
               f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
-        print("| server                 | conc. |   req/s  | p50 ms  | p99 ms  | RSS MiB |")
-        print("|------------------------|-------|----------|---------|---------|---------|")
+        print("| server                 | conc. |   req/s  | p50 ms  | p99 ms  | RSS MiB | server CPU | loadgen CPU |")
+        print("|------------------------|-------|----------|---------|---------|---------|--------|---------|")
         for kind in ("socketlab", "asyncio-baseline"):
             proc, port = start_server(kind)
             try:
-                load(loadgen, port, 16, 2000, request_file)  # warm up
+                load(loadgen, port, 16, 2000, request_file, proc.pid)  # warm up
                 for conc in (1, 64, 512):
                     total = args.requests if conc > 1 else args.requests // 4
-                    print(row(kind, conc, load(loadgen, port, conc, total, request_file),
+                    print(row(kind, conc, load(loadgen, port, conc, total, request_file, proc.pid),
                               rss_mib(proc.pid)), flush=True)
             finally:
                 proc.terminate()
@@ -134,11 +151,11 @@ def main() -> None:
             for _ in range(args.idle):
                 idle.append(socket.create_connection(("127.0.0.1", port)))
             # Every idle connection has been accepted once a request behind them is answered.
-            load(loadgen, port, 1, 10, request_file)
+            load(loadgen, port, 1, 10, request_file, proc.pid)
             for conc in (1, 64, 512):
                 total = args.requests if conc > 1 else args.requests // 4
                 print(row(f"socketlab +{args.idle} idle", conc,
-                          load(loadgen, port, conc, total, request_file), rss_mib(proc.pid)),
+                          load(loadgen, port, conc, total, request_file, proc.pid), rss_mib(proc.pid)),
                       flush=True)
         finally:
             for sock in idle:
