@@ -37,5 +37,6 @@ test: build venv  ## every tier: unit, loopback, lab, guest (the CI command)
 	SOCKETLAB_REQUIRE_LAB=1 SOCKETLAB_LAB_BUILD=0 $(VENV)/bin/pytest \
 		--junitxml=artifacts/junit.xml $(PYTEST_ARGS)
 
-bench: venv  ## print the app-server and guest-boot benchmarks
+bench: build venv  ## print the app-server and guest-boot benchmarks
 	$(VENV)/bin/python benchmarks/app_server.py
+	$(VENV)/bin/python benchmarks/guest_boot.py
