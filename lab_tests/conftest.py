@@ -30,11 +30,9 @@ the router (``-i any``: both networks) for the duration of the test; the pcap is
 session every service's log is written to ``artifacts/logs/<service>.log``.
 
 Environment:
-    SOCKETLAB_LAB_SERVICES   services to start (default: every service that has no
-                             profile: router server peer client)
-    SOCKETLAB_LAB_PROFILES   compose profiles to enable, space-separated (default: none;
-                             when a collected test is marked ``guest`` every profile
-                             defined in compose.yaml is enabled and all services start)
+    SOCKETLAB_LAB_SERVICES   services to start (default: router server peer client; every
+                             service, the PowerPC guest included, when a collected test is
+                             marked ``guest``)
     SOCKETLAB_LAB_BUILD=0    do not rebuild the image (default: build, it is cached)
     SOCKETLAB_LAB_KEEP=1     leave the lab running after the session (for debugging)
     SOCKETLAB_REQUIRE_LAB=1  fail instead of skip when Docker is not usable (CI sets it)
@@ -137,12 +135,6 @@ def _docker_usable() -> str | None:
     return None
 
 
-def _compose_profiles() -> list[str]:
-    text = (REPO / "compose.yaml").read_text()
-    found = re.findall(r"^\s+profiles:\s*\[([^\]]*)\]", text, flags=re.M)
-    return sorted({p.strip().strip("'\"") for group in found for p in group.split(",") if p.strip()})
-
-
 @pytest.fixture(scope="session")
 def lab(request):
     problem = _docker_usable()
@@ -155,18 +147,15 @@ def lab(request):
 
     # No registry: the Ryuk reaper image cannot be pulled, and `down` cleans up anyway.
     os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
-    profiles = os.environ.get("SOCKETLAB_LAB_PROFILES", "").split()
     services: list[str] | None = os.environ.get("SOCKETLAB_LAB_SERVICES", "").split() or list(DEFAULT_SERVICES)
     if any(item.get_closest_marker("guest") for item in request.session.items):
-        profiles = sorted(set(profiles) | set(_compose_profiles()))
-        services = None
+        services = None  # every service, the PowerPC guest included
     compose = DockerCompose(
         context=REPO,
         compose_file_name="compose.yaml",
         build=os.environ.get("SOCKETLAB_LAB_BUILD", "1") != "0",
         wait=True,
         services=services,
-        profiles=profiles or None,
     )
     started = time.monotonic()
     try:

@@ -33,6 +33,7 @@ __all__ = [
     "BINARY_RESPONSE_TYPE",
     "respond",
     "make_request",
+    "describe_response",
     "parse_numbers",
     "ArrayDecoder",
 ]
