@@ -18,6 +18,9 @@ Stable API (the cross-endian tests in ``lab_tests/guest`` use exactly this)::
         ``socketlab probe HOST PORT --timeout T`` in `service`; the parsed JSON line
         (keys: outcome, errno, exception, message, host, port, family, local, peer,
         elapsed_s). Raises AssertionError if the output is not that JSON line.
+    lab.parse_probe(result) -> dict
+        The same check and parse for a ``socketlab probe`` RunResult from anywhere
+        (e.g. run in the PowerPC guest with guest-exec).
     lab.logs(*services) -> str
         ``docker compose logs`` of those services (all when none given).
     lab.compose
@@ -107,8 +110,12 @@ class Lab:
         return out or b""
 
     def probe(self, service: str, host: str, port: int, timeout: float = 2.0) -> dict:
-        result = self.run(service, "socketlab", "probe", host, str(port), "--timeout", f"{timeout:g}",
-                          timeout=timeout + 30)
+        return self.parse_probe(self.run(service, "socketlab", "probe", host, str(port),
+                                         "--timeout", f"{timeout:g}", timeout=timeout + 30))
+
+    @staticmethod
+    def parse_probe(result: RunResult) -> dict:
+        """The JSON line of a ``socketlab probe`` run, checked against its exit status."""
         lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
         assert len(lines) == 1, f"probe did not print one JSON line:\n{result}"
         answer = json.loads(lines[0])

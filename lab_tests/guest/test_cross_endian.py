@@ -89,14 +89,8 @@ def app_client(lab, tier: str, host: str, port: int, action: str, value: str, *e
 
 
 def probe(lab, tier: str, host: str, port: int, timeout: float = 2.0) -> dict:
-    if tier == "le":
-        return lab.probe("client", host, port, timeout=timeout)
     result = socketlab(lab, tier, "probe", host, str(port), "--timeout", f"{timeout:g}", timeout=timeout + 60)
-    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
-    assert len(lines) == 1, f"probe did not print one JSON line:\n{result}"
-    answer = json.loads(lines[0])
-    assert (result.returncode == 0) == (answer["outcome"] == "connected"), str(result)
-    return answer
+    return lab.parse_probe(result)
 
 
 # -- the platform really is big-endian -----------------------------------------------------------
