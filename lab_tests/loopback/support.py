@@ -6,6 +6,9 @@ import subprocess
 import sys
 import time
 
+from socketlab import app
+from socketlab.protocol import NEED_DATA, MessageDecoder
+
 
 def run_cli(*argv, timeout=30):
     """Run ``python -m socketlab ARGV``; return the CompletedProcess."""
@@ -17,6 +20,21 @@ def reset(sock: socket.socket) -> None:
     """Close with SO_LINGER 0: the kernel sends RST instead of FIN (an unclean shutdown)."""
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     sock.close()
+
+
+def read_error_answer(sock: socket.socket, timeout: float = 5.0) -> str:
+    """Read until the server closes; the bytes must be one answer in the guide's error form."""
+    sock.settimeout(timeout)
+    decoder = MessageDecoder()
+    while data := sock.recv(65536):
+        decoder.receive_data(data)
+    decoder.receive_data(b"")
+    answer = decoder.next_message()
+    assert answer is not NEED_DATA, "the server closed without answering"
+    assert decoder.next_message() is NEED_DATA, "more than one answer"
+    result = app.describe_response(answer)
+    assert isinstance(result, str) and result.startswith("Error: "), result
+    return result
 
 
 def wait_for(condition, timeout=10.0, interval=0.01):

@@ -123,8 +123,8 @@ def header(**changes):
 BAD = [
     (b"\x00\x00", "header length 0 is outside"),
     (b"\xff\xff", "header length 65535 is outside"),
-    (struct.pack(">H", 4) + b"\xff\xfe{}", "header is not UTF-8 JSON"),
-    (struct.pack(">H", 4) + b"{{}}", "header is not UTF-8 JSON"),
+    (struct.pack(">H", 4) + b"\xff\xfe{}", "header is not UTF-8"),
+    (struct.pack(">H", 4) + b"{{}}", "header is not valid JSON"),
     (raw_message([1, 2]), "header must be a JSON object, got list [1, 2]"),
     *[(raw_message(header(**{name: ...})), f"missing required header {name!r}")
       for name in REQUIRED_HEADERS],
@@ -192,7 +192,7 @@ def test_encoder_refuses_what_the_decoder_would_refuse():
     ("content", "encoding", "content_type", "error"),
     [
         (b"\xff", "utf-8", "text/json", "content is not valid 'utf-8'"),
-        (b"{}", "klingon", "text/json", "unknown content-encoding 'klingon'"),
+        (b"{}", "klingon", "text/json", "content-encoding 'klingon' is not a text encoding"),
         (b"{nope", "utf-8", "text/json", "content is not valid JSON"),
         (b"{}", "utf-8", "binary/x", "expected text/json content, got 'binary/x'"),
     ],

@@ -10,6 +10,11 @@ Wire-compatible with the guide's reference ``app-server.py`` / ``app-client.py``
 * (socketlab's addition) a ``binary/x-socketlab-array`` request is answered with the same
   values packed in the client's declared byte order, and their statistics in the ``x-stats``
   header field.
+
+The contract (h11's, as for the decoder): for any decoded :class:`~socketlab.protocol.Message`,
+:func:`respond` returns the answer's bytes or raises
+:class:`~socketlab.protocol.RemoteProtocolError`; anything else is a bug. A server answers that
+error with :func:`error_response` (the guide's ``{"result": "Error: ..."}`` form) and closes.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ __all__ = [
     "BINARY_REQUEST_TYPE",
     "BINARY_RESPONSE_TYPE",
     "respond",
+    "error_response",
     "make_request",
     "describe_response",
     "parse_numbers",
@@ -51,20 +57,35 @@ ArrayDecoder = Callable[[Message], Sequence[int | float]]
 
 def _text_answer(request: Any) -> str:
     if not isinstance(request, dict):
-        raise RemoteProtocolError(f"request must be a JSON object, got {request!r}")
+        raise RemoteProtocolError(f"request must be a JSON object, got {type(request).__name__}")
     action = request.get("action")
     if action == "search":
         query = request.get("value")
-        return SEARCH.get(query) or f'No match for "{query}".'
+        answer = SEARCH.get(query) if isinstance(query, str) else None  # a list is unhashable
+        return answer or f'No match for "{query}".'
     return f'Error: invalid action "{action}".'
 
 
 def respond(request: Message, *, array_decoder: ArrayDecoder = arrays.decode_array) -> bytes:
-    """The wire bytes answering ``request``. Raises :class:`RemoteProtocolError` on garbage.
+    """The wire bytes answering ``request``; raises only :class:`RemoteProtocolError`.
 
     ``array_decoder`` is :func:`socketlab.arrays.decode_array`; the negative control passes
-    :func:`socketlab.arrays.decode_array_naive`.
+    :func:`socketlab.arrays.decode_array_naive`. An answer that would break a limit (a
+    2 MiB latin-1 value quoted back as UTF-8 is over :data:`~socketlab.protocol.MAX_CONTENT_LENGTH`) is replaced
+    by the guide's error form saying so, never by silence.
     """
+    try:
+        return _answer(request, array_decoder)
+    except LocalProtocolError as exc:
+        return error_response(f"the answer cannot be sent: {exc}")
+
+
+def error_response(reason: str) -> bytes:
+    """The guide's error form, ``{"result": "Error: REASON"}``, for a request we cannot answer."""
+    return json_message({"result": f"Error: {reason}"}, byteorder=sys.byteorder)
+
+
+def _answer(request: Message, array_decoder: ArrayDecoder) -> bytes:
     if request.content_type == "text/json":
         return json_message({"result": _text_answer(request.json())}, byteorder=sys.byteorder)
     if request.media_type == arrays.ARRAY_MEDIA_TYPE:

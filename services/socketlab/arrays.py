@@ -95,14 +95,21 @@ def decode_array_naive(message: Message) -> list[int | float]:
 
 
 def array_stats(values: Sequence[int | float]) -> dict[str, int | float | None]:
-    """count, exact sum, min and max. Integer sums are exact; float sums use math.fsum."""
+    """count, exact sum, min and max. Integer sums are exact; float sums use math.fsum.
+
+    JSON has no NaN or Infinity: when a float value is not finite, or the sum overflows,
+    sum, min and max are None (null). The values themselves travel packed, so they stay exact.
+    """
     if not values:
         return {"count": 0, "sum": 0, "min": None, "max": None}
-    is_float = isinstance(values[0], float)
-    return {
-        "count": len(values),
-        "sum": math.fsum(values) if is_float else sum(values),
-        "min": min(values),
-        "max": max(values),
-    }
+    if isinstance(values[0], float):
+        try:
+            total = math.fsum(values)  # ValueError for inf - inf, OverflowError past float64
+        except (ValueError, OverflowError):
+            total = math.nan
+        if not math.isfinite(total):  # NaN among the values, or an infinity
+            return {"count": len(values), "sum": None, "min": None, "max": None}
+    else:
+        total = sum(values)
+    return {"count": len(values), "sum": total, "min": min(values), "max": max(values)}
 

@@ -10,6 +10,13 @@ A message on the wire is::
 The header is a JSON object with four required fields: ``byteorder``, ``content-type``,
 ``content-encoding`` and ``content-length``. Other fields are allowed and kept.
 
+The contract at the edge (h11's): whatever bytes a peer sends, :meth:`MessageDecoder.next_message`
+returns a :class:`Message` or :data:`NEED_DATA`, or raises :class:`RemoteProtocolError`; so do
+:meth:`Message.text` and :meth:`Message.json`. Any other exception is a bug. The checks sit where
+the data enters: the header and content length limits, JSON nesting depth and number size
+(:func:`loads`), text that must round-trip to UTF-8 (no lone surrogates), and a closed list of
+content-encodings (:data:`CONTENT_ENCODINGS`).
+
 :class:`MessageDecoder` is incremental: feed it bytes in any chunking with
 :meth:`~MessageDecoder.receive_data` and take complete messages from
 :meth:`~MessageDecoder.next_message`, which returns :data:`NEED_DATA` until one is complete.
@@ -19,6 +26,8 @@ The header is a JSON object with four required fields: ``byteorder``, ``content-
 from __future__ import annotations
 
 import json
+import math
+import re
 import struct
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +37,9 @@ __all__ = [
     "MAX_CONTENT_LENGTH",
     "REQUIRED_HEADERS",
     "BYTEORDERS",
+    "CONTENT_ENCODINGS",
+    "MAX_JSON_DEPTH",
+    "MAX_JSON_NUMBER_LENGTH",
     "NEED_DATA",
     "ProtocolError",
     "LocalProtocolError",
@@ -36,6 +48,8 @@ __all__ = [
     "MessageDecoder",
     "encode_message",
     "json_message",
+    "loads",
+    "codec_name",
 ]
 
 #: Largest JSON header accepted, in bytes (the length prefix itself allows 65535).
@@ -47,9 +61,31 @@ REQUIRED_HEADERS = ("byteorder", "content-type", "content-encoding", "content-le
 #: Values of the ``byteorder`` header: the guide sends ``sys.byteorder``; "network" is big-endian.
 BYTEORDERS = ("little", "big", "network")
 
+#: Deepest nesting of JSON arrays and objects accepted, in a header or in text/json content.
+MAX_JSON_DEPTH = 32
+#: Longest JSON number accepted, in characters (a uint64 has 20 digits).
+MAX_JSON_NUMBER_LENGTH = 64
+
+#: The content-encodings a peer may name: the text codecs a user would name, and "binary".
+#: A closed list: no peer-chosen name ever reaches Python's codec registry (which also holds
+#: quadratic or surprising codecs such as punycode, idna and undefined).
+CONTENT_ENCODINGS = (
+    "utf-8", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be",
+    "ascii", "latin-1", "binary",
+)
+_ENCODING_ALIASES = {
+    **{name: name for name in CONTENT_ENCODINGS},
+    "utf8": "utf-8",
+    "utf16": "utf-16", "utf-16le": "utf-16-le", "utf-16be": "utf-16-be",
+    "utf32": "utf-32", "utf-32le": "utf-32-le", "utf-32be": "utf-32-be",
+    "us-ascii": "ascii",
+    "latin1": "latin-1", "iso-8859-1": "latin-1", "iso8859-1": "latin-1",
+}
+
 _PREFIX = struct.Struct(">H")
 # One encoder for every message: json.dumps(..., ensure_ascii=False) builds a new one per call.
-_encode_json = json.JSONEncoder(ensure_ascii=False).encode
+# allow_nan=False: NaN and Infinity are not JSON, so we never send them.
+_encode_json = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
 
 
 class _NeedData:
@@ -73,6 +109,88 @@ class LocalProtocolError(ProtocolError):
 
 class RemoteProtocolError(ProtocolError):
     """The peer sent something the protocol does not allow."""
+
+
+def codec_name(content_encoding: Any) -> str | None:
+    """The :data:`CONTENT_ENCODINGS` entry ``content_encoding`` names, or None.
+
+    Case, ``_`` for ``-`` and the usual aliases (``utf8``, ``latin1``, ...) are accepted.
+    """
+    if not isinstance(content_encoding, str) or len(content_encoding) > 32:
+        return None
+    return _ENCODING_ALIASES.get(content_encoding.strip().lower().replace("_", "-"))
+
+
+def _json_number_check(text: str) -> None:
+    if len(text) > MAX_JSON_NUMBER_LENGTH:
+        raise RemoteProtocolError(
+            f"JSON number of {len(text)} characters is over the limit of {MAX_JSON_NUMBER_LENGTH}"
+            f": {text[:20]}..."
+        )
+
+
+def _parse_int(text: str) -> int:
+    _json_number_check(text)
+    return int(text)
+
+
+def _parse_float(text: str) -> float:
+    _json_number_check(text)
+    value = float(text)
+    if not math.isfinite(value):
+        raise RemoteProtocolError(f"JSON number {text!r} is out of range")
+    return value
+
+
+def _parse_constant(name: str) -> float:
+    raise RemoteProtocolError(f"{name} is not JSON")
+
+
+_JSON_DECODER = json.JSONDecoder(
+    parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant
+)
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_EMPTY_PAIR = re.compile(r"\[\]|\{\}")
+
+
+def _check_nesting(text: str, what: str) -> None:
+    """Refuse JSON nested deeper than MAX_JSON_DEPTH, before the recursive parser sees it."""
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+        return
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    for _ in range(MAX_JSON_DEPTH):
+        # Each pass removes exactly the innermost level of every structure.
+        inner = _EMPTY_PAIR.sub("", brackets)
+        if not inner:
+            return
+        if len(inner) == len(brackets):
+            raise RemoteProtocolError(f"{what} is not valid JSON: its brackets do not balance")
+        brackets = inner
+    raise RemoteProtocolError(f"{what} nests JSON deeper than {MAX_JSON_DEPTH} levels")
+
+
+def loads(text: str, what: str = "JSON") -> Any:
+    """Decode JSON that came from a peer; raise only :class:`RemoteProtocolError`.
+
+    Limits: nesting up to :data:`MAX_JSON_DEPTH`, numbers up to :data:`MAX_JSON_NUMBER_LENGTH`
+    characters and finite, no NaN/Infinity, and every string must encode to UTF-8 (a lone
+    surrogate such as ``"\\ud800"`` cannot be answered, so it is refused here). ``what``
+    names the text in error messages ("header", "content").
+    """
+    _check_nesting(text, what)
+    try:
+        value = _JSON_DECODER.decode(text)
+    except json.JSONDecodeError as exc:
+        raise RemoteProtocolError(f"{what} is not valid JSON: {exc}") from None
+    if "\\u" in text:  # only an escape can make a lone surrogate out of valid UTF-8 text
+        try:
+            _encode_json(value).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise RemoteProtocolError(
+                f"{what} holds text that is not Unicode: {exc.object[exc.start:exc.end]!r}"
+            ) from None
+    return value
 
 
 @dataclass(frozen=True)
@@ -111,26 +229,24 @@ class Message:
         return params
 
     def text(self) -> str:
-        """The content decoded with the declared content-encoding."""
-        try:
-            return self.content.decode(self.content_encoding)
-        except LookupError:
+        """The content decoded with the declared content-encoding (a text one)."""
+        codec = codec_name(self.content_encoding)
+        if codec is None or codec == "binary":
             raise RemoteProtocolError(
-                f"unknown content-encoding {self.content_encoding!r}"
-            ) from None
+                f"content-encoding {self.content_encoding!r} is not a text encoding"
+            )
+        try:
+            return self.content.decode(codec)
         except UnicodeDecodeError as exc:
             raise RemoteProtocolError(
                 f"content is not valid {self.content_encoding!r}: {exc.reason} at byte {exc.start}"
             ) from None
 
     def json(self) -> Any:
-        """The content of a ``text/json`` message, decoded."""
+        """The content of a ``text/json`` message, decoded within :func:`loads`'s limits."""
         if self.content_type != "text/json":
             raise RemoteProtocolError(f"expected text/json content, got {self.content_type!r}")
-        try:
-            return json.loads(self.text())
-        except json.JSONDecodeError as exc:
-            raise RemoteProtocolError(f"content is not valid JSON: {exc}") from None
+        return loads(self.text(), "content")
 
 
 def _check_header(header: Any, max_content_length: int, error: type[ProtocolError]) -> dict:
@@ -149,6 +265,10 @@ def _check_header(header: Any, max_content_length: int, error: type[ProtocolErro
     for name in ("content-type", "content-encoding"):
         if not isinstance(header[name], str) or not header[name]:
             raise error(f"{name} must be a non-empty string, got {header[name]!r}")
+    if codec_name(header["content-encoding"]) is None:
+        raise error(
+            f"content-encoding {header['content-encoding']!r} is not one of {CONTENT_ENCODINGS!r}"
+        )
     return header
 
 
@@ -171,7 +291,7 @@ def encode_message(
     if extra:
         header.update(extra)
     _check_header(header, max_content_length, LocalProtocolError)
-    raw = _encode_json(header).encode("utf-8")
+    raw = _encode_local_json(header, "utf-8", "header")
     if len(raw) > MAX_HEADER_LENGTH:
         raise LocalProtocolError(
             f"header of {len(raw)} bytes is over the limit of {MAX_HEADER_LENGTH} bytes"
@@ -181,10 +301,17 @@ def encode_message(
 
 def json_message(obj: Any, *, byteorder: str, encoding: str = "utf-8") -> bytes:
     """A ``text/json`` message holding ``obj``, as the guide encodes it."""
-    content = _encode_json(obj).encode(encoding)
+    content = _encode_local_json(obj, encoding, "content")
     return encode_message(
         content, content_type="text/json", content_encoding=encoding, byteorder=byteorder
     )
+
+
+def _encode_local_json(obj: Any, encoding: str, what: str) -> bytes:
+    try:
+        return _encode_json(obj).encode(encoding)
+    except (TypeError, ValueError) as exc:  # UnicodeEncodeError, NaN, a non-JSON type
+        raise LocalProtocolError(f"cannot encode the {what} as {encoding} JSON: {exc}") from None
 
 
 class MessageDecoder:
@@ -194,6 +321,9 @@ class MessageDecoder:
     >>> decoder.receive_data(wire_bytes)
     >>> while (message := decoder.next_message()) is not NEED_DATA:
     ...     handle(message)
+
+    Whatever the peer sends, :meth:`next_message` returns a message or :data:`NEED_DATA` or
+    raises :class:`RemoteProtocolError`: any other exception is a bug.
 
     ``receive_data(b"")`` marks the end of the stream; after that, :meth:`next_message`
     raises :class:`RemoteProtocolError` if a message was cut short. Limits are checked as
@@ -249,9 +379,10 @@ class MessageDecoder:
                 return self._need_data(f"a {header_length}-byte header")
             raw = bytes(buf[2 : 2 + header_length])
             try:
-                header = json.loads(raw.decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise RemoteProtocolError(f"header is not UTF-8 JSON: {exc}: {raw[:64]!r}") from None
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise RemoteProtocolError(f"header is not UTF-8: {exc}: {raw[:64]!r}") from None
+            header = loads(text, "header")
             self._header = _check_header(header, self.max_content_length, RemoteProtocolError)
             del buf[: 2 + header_length]
         length = self._header["content-length"]

@@ -1,12 +1,26 @@
 """Selector-based servers: one event loop, many connections, one handler per connection.
 
-The loop (:class:`Server`) owns the sockets; a handler owns the protocol. A handler is any object
-with ``data_received(data) -> bytes``, ``eof_received() -> bytes`` and a ``finished`` attribute
-(close once the output is flushed). :class:`EchoHandler` is the guide's echo / multi-connection
+The loop (:class:`Server`) owns the sockets, the clocks and the memory; a handler (see
+:class:`Handler`) owns the protocol. :class:`EchoHandler` is the guide's echo / multi-connection
 server, :class:`AppHandler` its application server on top of :mod:`socketlab.protocol`.
 
 A failure stays in its connection: it is logged with the peer address, that socket is closed
-and unregistered, and the loop goes on serving everyone else.
+and unregistered, and the loop goes on serving everyone else. A handler that raises anything
+but a :class:`~socketlab.protocol.ProtocolError` has a bug; the loop logs the traceback, closes
+that one connection and goes on, as ``socketserver`` does (the backstop).
+
+What a peer can hold, and for how long (docs/reliability.md):
+
+* a partial request: ``request_timeout`` seconds from its first byte, however slowly it trickles;
+* silence: ``idle_timeout`` seconds without a byte either way;
+* memory: the bytes buffered across all connections (partial requests and unsent replies) stay
+  under ``max_buffered``; past it the connections holding the most are closed first;
+* slots: ``max_connections`` open connections, then accepting pauses (the kernel's backlog
+  holds newcomers) until one closes.
+
+A reply is never destroyed by a reset: once it is flushed the server shuts down its sending
+side and reads (and discards) what the peer still sends until it closes, for at most
+``LINGER_BYTES`` and ``LINGER_TIMEOUT`` seconds, and only then closes the socket.
 """
 
 from __future__ import annotations
@@ -18,16 +32,29 @@ import selectors
 import socket
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from socketlab import app, arrays
-from socketlab.protocol import NEED_DATA, MessageDecoder, ProtocolError
+from socketlab.protocol import NEED_DATA, MessageDecoder, ProtocolError, RemoteProtocolError
 
-__all__ = ["Server", "EchoHandler", "AppHandler", "create_listener", "format_address"]
+__all__ = [
+    "Server", "Handler", "EchoHandler", "AppHandler", "create_listener", "format_address",
+    "DEFAULT_IDLE_TIMEOUT", "DEFAULT_REQUEST_TIMEOUT", "DEFAULT_MAX_CONNECTIONS",
+    "DEFAULT_MAX_BUFFERED",
+]
 
 log = logging.getLogger("socketlab.server")
 
+DEFAULT_IDLE_TIMEOUT = 30.0
+DEFAULT_REQUEST_TIMEOUT = 10.0
+DEFAULT_MAX_CONNECTIONS = 16384
+DEFAULT_MAX_BUFFERED = 64 * 1024 * 1024
+
 #: Stop reading from a peer while this much output is waiting for it (back-pressure).
 HIGH_WATER = 1024 * 1024
+#: After a reply is flushed: read and discard at most this much, for at most this long.
+LINGER_BYTES = 1024 * 1024
+LINGER_TIMEOUT = 2.0
 _RECV_SIZE = 65536
 _ACCEPT_BATCH = 128
 
@@ -65,10 +92,33 @@ def create_listener(host: str, port: int, *, backlog: int = 4096) -> socket.sock
     return sock
 
 
+class Handler(Protocol):
+    """What the loop needs of a protocol handler (one per connection, made by a factory).
+
+    ``data_received`` and ``eof_received`` return the bytes to send (``b""`` for none). They may
+    raise :class:`~socketlab.protocol.ProtocolError` for a peer that broke the protocol: the loop
+    logs it as a bad request and closes the connection. Any other exception is a bug: the
+    loop logs its traceback and closes the connection all the same.
+    """
+
+    #: True once the handler wants no more input; the loop closes after flushing the output.
+    finished: bool
+
+    #: Bytes of an unfinished request the handler holds (0 between requests). The request
+    #: deadline runs while this is non-zero; it also counts towards the memory budget.
+    @property
+    def buffered(self) -> int: ...
+
+    def data_received(self, data: bytes) -> bytes: ...
+
+    def eof_received(self) -> bytes: ...
+
+
 class EchoHandler:
     """Send back every byte; close after the peer has closed its side and all is flushed."""
 
     __slots__ = ("finished",)
+    buffered = 0  # every byte is answered at once: there is never a partial request
 
     def __init__(self, peer=None) -> None:
         self.finished = False
@@ -82,7 +132,12 @@ class EchoHandler:
 
 
 class AppHandler:
-    """The guide's application server: one request per connection, then close."""
+    """The guide's application server: one request per connection, then close.
+
+    A request the protocol refuses (bad framing, bad JSON, a limit) is answered in the guide's
+    error form, ``{"result": "Error: bad request: ..."}``, logged with the peer, and the
+    connection is closed after the answer.
+    """
 
     __slots__ = ("peer", "finished", "_decoder", "_array_decoder")
 
@@ -92,29 +147,42 @@ class AppHandler:
         self._decoder = MessageDecoder()
         self._array_decoder = array_decoder
 
+    @property
+    def buffered(self) -> int:
+        return self._decoder.buffered
+
     def data_received(self, data: bytes) -> bytes:
         self._decoder.receive_data(data)
-        request = self._decoder.next_message()
-        if request is NEED_DATA:
-            return b""
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug(
-                "%s request byteorder=%s content-type=%r content-length=%d",
-                format_address(self.peer), request.byteorder, request.content_type,
-                len(request.content),
-            )
-        self.finished = True
-        return app.respond(request, array_decoder=self._array_decoder)
+        return self._next()
 
     def eof_received(self) -> bytes:
         self._decoder.receive_data(b"")
-        self._decoder.next_message()  # raises if the peer stopped mid-message
+        return self._next(eof=True)
+
+    def _next(self, eof: bool = False) -> bytes:
+        try:
+            request = self._decoder.next_message()
+            if request is NEED_DATA:
+                self.finished = eof  # a clean close between requests: nothing to say
+                return b""
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug(
+                    "%s request byteorder=%s content-type=%r content-length=%d",
+                    format_address(self.peer), request.byteorder, request.content_type,
+                    len(request.content),
+                )
+            answer = app.respond(request, array_decoder=self._array_decoder)
+        except RemoteProtocolError as exc:
+            log.warning("%s bad request: %s; answering with an error and closing",
+                        format_address(self.peer), exc)
+            answer = app.error_response(f"bad request: {exc}")
         self.finished = True
-        return b""
+        return answer
 
 
 class _Connection:
-    __slots__ = ("sock", "peer", "handler", "out", "last_active", "events")
+    __slots__ = ("sock", "peer", "handler", "out", "last_active", "events", "held",
+                 "lingering", "discarded", "eof")
 
     def __init__(self, sock, peer, handler, now) -> None:
         self.sock = sock
@@ -123,32 +191,51 @@ class _Connection:
         self.out = bytearray()
         self.last_active = now
         self.events = 0
+        self.held = 0  # bytes this connection counts against the server's budget
+        self.lingering = False  # the reply is out, our side is shut: only discarding now
+        self.discarded = 0
+        self.eof = False
 
 
 class Server:
     """Accept connections on ``listener`` and run one handler per connection.
 
-    ``handler_factory(peer)`` makes a handler. ``idle_timeout`` (seconds, None for never)
-    closes connections that have not sent or received anything for that long.
-    ``max_connections`` pauses accepting (the kernel's backlog holds new clients) while that
-    many are open. ``socket_buffer`` sets SO_SNDBUF/SO_RCVBUF on accepted sockets.
+    ``handler_factory(peer)`` makes a :class:`Handler`. ``idle_timeout`` (seconds, None for
+    never) closes connections that have not sent or received anything for that long;
+    ``request_timeout`` (None for never) closes a connection whose request is not complete
+    that long after its first byte. ``max_connections`` pauses accepting (the kernel's backlog
+    holds new clients) while that many are open. ``max_buffered`` bounds the bytes held across
+    all connections (partial requests and unsent replies): when the total goes over it, the
+    connections holding the most are closed until it is back under three quarters of it.
+    ``socket_buffer`` sets SO_SNDBUF/SO_RCVBUF on accepted sockets.
     """
 
     def __init__(
         self,
         listener: socket.socket,
-        handler_factory: Callable,
+        handler_factory: Callable[..., Handler],
         *,
-        idle_timeout: float | None = 30.0,
-        max_connections: int = 16384,
+        idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
+        request_timeout: float | None = DEFAULT_REQUEST_TIMEOUT,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_buffered: int = DEFAULT_MAX_BUFFERED,
         socket_buffer: int | None = None,
     ) -> None:
         self.listener = listener
         self.handler_factory = handler_factory
         self.idle_timeout = idle_timeout
+        self.request_timeout = request_timeout
         self.max_connections = max_connections
+        self.max_buffered = max_buffered
         self.socket_buffer = socket_buffer
+        #: Open connections by file descriptor, least recently active first.
         self.connections: collections.OrderedDict[int, _Connection] = collections.OrderedDict()
+        #: Bytes held by all connections now (see ``max_buffered``).
+        self.buffered = 0
+        # Deadlines, earliest first (each timeout is the same for every connection, so the
+        # order of insertion is the order of expiry): requests under way, and lingering closes.
+        self._requests: collections.OrderedDict[_Connection, float] = collections.OrderedDict()
+        self._lingering: collections.OrderedDict[_Connection, float] = collections.OrderedDict()
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -176,12 +263,8 @@ class Server:
                     elif conn is self.listener:
                         self._accept()
                     else:
-                        if mask & selectors.EVENT_READ:
-                            self._read(conn)
-                        if mask & selectors.EVENT_WRITE and conn.sock.fileno() >= 0:
-                            self._write(conn)
-                if self.idle_timeout is not None:
-                    self._expire_idle()
+                        self._dispatch(conn, mask)
+                self._expire()
         finally:
             self._close_all()
 
@@ -195,11 +278,34 @@ class Server:
 
     # -- the loop -----------------------------------------------------------------------
 
+    def _dispatch(self, conn: _Connection, mask: int) -> None:
+        if not self._is_open(conn):
+            return  # closed earlier in this round (its descriptor may already be reused)
+        try:
+            if mask & selectors.EVENT_READ:
+                self._read(conn)
+            if mask & selectors.EVENT_WRITE and self._is_open(conn):
+                self._write(conn)
+        except Exception:
+            # The backstop: a bug, not a peer. Log it in full, drop this connection, go on.
+            log.exception("%s unexpected error; closing that connection",
+                          format_address(conn.peer))
+            if self._is_open(conn):
+                self._close(conn)
+
+    def _is_open(self, conn: _Connection) -> bool:
+        return self.connections.get(conn.sock.fileno()) is conn
+
     def _select_timeout(self) -> float | None:
-        if self.idle_timeout is None or not self.connections:
-            return None
-        oldest = next(iter(self.connections.values()))
-        return max(0.0, oldest.last_active + self.idle_timeout - time.monotonic())
+        now = time.monotonic()
+        timeouts = []
+        if self.idle_timeout is not None and self.connections:
+            oldest = next(iter(self.connections.values()))
+            timeouts.append(oldest.last_active + self.idle_timeout - now)
+        for deadlines in (self._requests, self._lingering):
+            if deadlines:
+                timeouts.append(next(iter(deadlines.values())) - now)
+        return max(0.0, min(timeouts)) if timeouts else None
 
     def _set_accepting(self, on: bool) -> None:
         if on and not self._accepting:
@@ -226,14 +332,21 @@ class Server:
                     return
                 log.warning("accept failed: %s", exc)  # e.g. ECONNABORTED: that peer gave up
                 continue
-            sock.setblocking(False)
-            if self.socket_buffer:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.socket_buffer)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.socket_buffer)
-            conn = _Connection(sock, peer, self.handler_factory(peer), time.monotonic())
+            try:
+                sock.setblocking(False)
+                if self.socket_buffer:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.socket_buffer)
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.socket_buffer)
+                handler = self.handler_factory(peer)
+            except Exception:
+                log.exception("%s cannot start a handler; closing that connection",
+                              format_address(peer))
+                sock.close()
+                continue
+            conn = _Connection(sock, peer, handler, time.monotonic())
             self.connections[sock.fileno()] = conn
             # Most clients send at once: read before paying for a select round trip.
-            self._read(conn)
+            self._dispatch(conn, selectors.EVENT_READ)
 
     def _read(self, conn: _Connection) -> None:
         try:
@@ -244,21 +357,28 @@ class Server:
         except OSError as exc:
             self._close(conn, f"receive failed: {exc}")
             return
+        self._touch(conn)
+        if conn.lingering:
+            conn.discarded += len(data)
+            if not data or conn.discarded > LINGER_BYTES:
+                self._close(conn)
+            return
+        if not data:
+            conn.eof = True
         try:
             out = conn.handler.data_received(data) if data else conn.handler.eof_received()
         except ProtocolError as exc:
             self._close(conn, f"bad request: {exc}")
             return
-        if self.idle_timeout is not None:
-            conn.last_active = time.monotonic()
-            self.connections.move_to_end(conn.sock.fileno())
-        if not data and not out and not conn.out:
-            # The peer closed and there is nothing left to say.
-            self._close(conn)
-            return
         if out:
             conn.out += out
+        self._account(conn)
+        if not self._is_open(conn):
+            return  # shed to keep the memory budget
+        if conn.out:
             self._write(conn)
+        elif conn.handler.finished or conn.eof:
+            self._finish(conn)
         else:
             self._update(conn)
 
@@ -272,17 +392,65 @@ class Server:
                 self._close(conn, f"send failed: {exc}")
                 return
             del conn.out[:sent]
-            if sent and self.idle_timeout is not None:
-                conn.last_active = time.monotonic()
-                self.connections.move_to_end(conn.sock.fileno())
-        if not conn.out and conn.handler.finished:
-            self._close(conn)
+            if sent:
+                self._touch(conn)
+                self._account(conn)
+                if not self._is_open(conn):
+                    return
+        if not conn.out and (conn.handler.finished or conn.eof):
+            self._finish(conn)
         else:
             self._update(conn)
 
+    def _finish(self, conn: _Connection) -> None:
+        """The reply is flushed: close without letting unread input turn into a reset."""
+        if conn.eof:
+            self._close(conn)
+            return
+        try:
+            conn.sock.shutdown(socket.SHUT_WR)
+        except OSError:  # the peer is already gone
+            self._close(conn)
+            return
+        conn.lingering = True
+        self._lingering[conn] = time.monotonic() + LINGER_TIMEOUT
+        self._update(conn)
+
+    def _touch(self, conn: _Connection) -> None:
+        if self.idle_timeout is not None:
+            conn.last_active = time.monotonic()
+            self.connections.move_to_end(conn.sock.fileno())
+
+    def _account(self, conn: _Connection) -> None:
+        """Track the bytes ``conn`` holds: the request deadline and the memory budget."""
+        handler_bytes = conn.handler.buffered
+        held = handler_bytes + len(conn.out)
+        self.buffered += held - conn.held
+        conn.held = held
+        if conn.handler.finished or not handler_bytes:
+            self._requests.pop(conn, None)  # no request under way
+        elif conn not in self._requests and self.request_timeout is not None:
+            self._requests[conn] = time.monotonic() + self.request_timeout
+        if self.buffered > self.max_buffered:
+            self._shed()
+
+    def _shed(self) -> None:
+        target = self.max_buffered * 3 // 4
+        log.warning("%d bytes buffered, over the budget of %d: closing the largest holders",
+                    self.buffered, self.max_buffered)
+        holders = sorted(self.connections.values(), key=lambda c: c.held, reverse=True)
+        for conn in holders:
+            if self.buffered <= target or not conn.held:
+                break
+            self._close(conn, f"holds {conn.held} bytes while the server is over its memory "
+                              f"budget of {self.max_buffered}")
+
     def _update(self, conn: _Connection) -> None:
+        if not self._is_open(conn):
+            return
         events = 0
-        if not conn.handler.finished and len(conn.out) < HIGH_WATER:
+        if conn.lingering or (not conn.handler.finished and not conn.eof
+                              and len(conn.out) < HIGH_WATER):
             events |= selectors.EVENT_READ
         if conn.out:
             events |= selectors.EVENT_WRITE
@@ -295,20 +463,40 @@ class Server:
                 self._selector.modify(conn.sock, events, conn)
             conn.events = events
 
-    def _expire_idle(self) -> None:
-        deadline = time.monotonic() - self.idle_timeout
-        while self.connections:
-            conn = next(iter(self.connections.values()))
-            if conn.last_active > deadline:
-                return
-            self._close(conn, f"idle for {self.idle_timeout:g} s")
+    def _expire(self) -> None:
+        now = time.monotonic()
+        while self._requests:
+            conn, deadline = next(iter(self._requests.items()))
+            if deadline > now:
+                break
+            self._close(conn, f"request not complete within {self.request_timeout:g} s "
+                              f"of its first byte ({conn.handler.buffered} bytes received)")
+        while self._lingering:
+            conn, deadline = next(iter(self._lingering.items()))
+            if deadline > now:
+                break
+            self._close(conn)  # the reply went out long ago; the peer just kept its side open
+        if self.idle_timeout is not None:
+            idle_since = now - self.idle_timeout
+            while self.connections:
+                conn = next(iter(self.connections.values()))
+                if conn.last_active > idle_since:
+                    break
+                self._close(conn, f"idle for {self.idle_timeout:g} s")
 
     def _close(self, conn: _Connection, reason: str | None = None) -> None:
+        if not self._is_open(conn):
+            return
         if reason is not None:
             log.warning("%s %s; closing that connection", format_address(conn.peer), reason)
         if conn.events:
             self._selector.unregister(conn.sock)
+            conn.events = 0
         del self.connections[conn.sock.fileno()]
+        self.buffered -= conn.held
+        conn.held = 0
+        self._requests.pop(conn, None)
+        self._lingering.pop(conn, None)
         conn.sock.close()
         if not self._accepting and not self._stopping:
             self._set_accepting(True)
