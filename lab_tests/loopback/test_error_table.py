@@ -153,10 +153,22 @@ def test_probe_reports_the_exact_outcome(host):
     assert report["elapsed_s"] < 1.0
 
 
-def test_name_not_resolved_is_one_clear_line():
-    result = run_cli("probe", "no-such-host.invalid", "80")
+# Hermetic: no name here may reach a DNS server. "!" cannot be in a host name, so the
+# resolver library (glibc's res_hnok) refuses it without sending a query; an empty label is
+# refused by Python itself, before any resolver is asked.
+UNRESOLVABLE = ["no-such-host!.invalid", "no-such..host"]
+
+
+@pytest.mark.parametrize("name", UNRESOLVABLE)
+def test_name_not_resolved_is_one_clear_line(name):
+    result = run_cli("probe", name, "80")
     assert result.returncode == 1
     assert json.loads(result.stdout)["outcome"] == "name-not-resolved"
+    for argv in (["app-client", name, "80", "search", "x"], ["echo-client", name, "80"],
+                 ["multiconn-client", name, "80", "2"], ["app-server", name, "0"]):
+        result = run_cli(*argv)
+        assert result.returncode == 1, result
+        assert result.stderr.count("\n") == 1 and "name not resolved" in result.stderr, result
 
 
 @pytest.mark.parametrize(

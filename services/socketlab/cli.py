@@ -10,6 +10,7 @@ import argparse
 import functools
 import json
 import logging
+import math
 import platform
 import signal
 import struct
@@ -18,6 +19,7 @@ import sys
 from socketlab import __version__, app, arrays, client
 from socketlab.errors import classify
 from socketlab.protocol import ProtocolError
+from socketlab import server as servers
 from socketlab.server import AppHandler, EchoHandler, Server, create_listener
 
 DEFAULT_HOST = "127.0.0.1"
@@ -40,11 +42,13 @@ def _port(text: str) -> int:
     return port
 
 
-def _positive(kind):
+def _positive(kind, *, zero: bool = False):
+    """An argparse type: a finite number above 0 (or 0 too, with ``zero``)."""
     def parse(text: str):
         value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
+        if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+            raise argparse.ArgumentTypeError(
+                f"must be {'0 or more' if zero else 'positive'}, got {text!r}")
         return value
     return parse
 
@@ -78,9 +82,11 @@ def _serve(args, handler_factory) -> int:
     server = Server(
         listener,
         handler_factory,
-        idle_timeout=getattr(args, "idle_timeout", None) or None,
-        max_connections=getattr(args, "max_connections", 16384),
-        socket_buffer=getattr(args, "socket_buffer", None),
+        idle_timeout=args.idle_timeout or None,
+        request_timeout=args.request_timeout or None,
+        max_connections=args.max_connections,
+        max_buffered=args.max_buffered,
+        socket_buffer=args.socket_buffer,
     )
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: server.shutdown())
@@ -128,8 +134,7 @@ def _byteorder(name: str) -> str:
 def cmd_app_client(args) -> int:
     wire = app.make_request(args.action, args.value, dtype=args.dtype,
                             byteorder=_byteorder(args.byteorder))
-    reply = client.request(args.host, args.port, wire,
-                           connect_timeout=args.timeout, read_timeout=args.timeout)
+    reply = client.request(args.host, args.port, wire, timeout=args.timeout)
     result = app.describe_response(reply.response)
     if args.json:
         print(json.dumps({
@@ -200,8 +205,7 @@ def cmd_demo(args) -> int:
     wrong = 0
     for label, action, value, dtype, expected in demo_cases():
         wire = app.make_request(action, value, dtype=dtype or "int32", byteorder=sys.byteorder)
-        reply = client.request(args.host, args.port, wire,
-                               connect_timeout=args.timeout, read_timeout=args.timeout)
+        reply = client.request(args.host, args.port, wire, timeout=args.timeout)
         result = app.describe_response(reply.response)
         ok = result == expected
         wrong += not ok
@@ -238,16 +242,29 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     def server_options(p):
-        p.add_argument("--idle-timeout", type=float, default=30.0, metavar="S",
-                       help="close connections idle this long; 0 = never (default 30)")
-        p.add_argument("--max-connections", type=_positive(int), default=16384, metavar="N",
-                       help="stop accepting while N connections are open (default 16384)")
+        p.add_argument("--idle-timeout", type=_positive(float, zero=True),
+                       default=servers.DEFAULT_IDLE_TIMEOUT, metavar="S",
+                       help="close connections idle this long; 0 = never "
+                            f"(default {servers.DEFAULT_IDLE_TIMEOUT:g})")
+        p.add_argument("--request-timeout", type=_positive(float, zero=True),
+                       default=servers.DEFAULT_REQUEST_TIMEOUT, metavar="S",
+                       help="close a connection whose request is not complete S seconds after "
+                            f"its first byte; 0 = never (default {servers.DEFAULT_REQUEST_TIMEOUT:g})")
+        p.add_argument("--max-connections", type=_positive(int),
+                       default=servers.DEFAULT_MAX_CONNECTIONS, metavar="N",
+                       help="stop accepting while N connections are open "
+                            f"(default {servers.DEFAULT_MAX_CONNECTIONS})")
+        p.add_argument("--max-buffered", type=_positive(int),
+                       default=servers.DEFAULT_MAX_BUFFERED, metavar="BYTES",
+                       help="bytes buffered across all connections before the largest holders "
+                            f"are closed (default {servers.DEFAULT_MAX_BUFFERED})")
         p.add_argument("--socket-buffer", type=_positive(int), default=None, metavar="BYTES",
                        help="SO_SNDBUF/SO_RCVBUF of accepted sockets (default: the kernel's)")
 
     def timeout_option(p, default=10.0):
         p.add_argument("--timeout", type=_positive(float), default=default, metavar="S",
-                       help=f"connect and read timeout in seconds (default {default:g})")
+                       help=f"seconds for the whole exchange: connect, send and receive "
+                            f"(default {default:g})")
 
     p = add("echo-server", cmd_echo_server, "echo every byte back (the guide's echo server)")
     p.add_argument("host", nargs="?", default=DEFAULT_HOST)

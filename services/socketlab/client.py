@@ -1,6 +1,12 @@
 """The guide's clients, failing loudly: every failure is an exception the CLI turns into one line.
 
-* :func:`echo` sends one message and reads back exactly as many bytes.
+Every client's ``timeout`` bounds its whole exchange (connect, send, receive), not one call: a
+server that trickles one byte a second cannot keep a client waiting past it. What a client can
+raise: the OS's errors (``OSError`` and its subclasses, ``TimeoutError`` included),
+:class:`~socketlab.protocol.RemoteProtocolError` for a reply that breaks the protocol, and
+:class:`ExchangeError` for a well-formed but wrong reply.
+
+* :func:`echo` sends one message and reads back exactly as many bytes, which must be the same.
 * :func:`multiconn` opens many non-blocking connections with ``selectors``; each knows the exact
   bytes it expects back, so a merged, lost or misrouted message is an error, not a guess.
 * :func:`request` sends one application request and returns the decoded response.
@@ -9,13 +15,14 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import selectors
 import socket
 import time
 from dataclasses import dataclass
 
-from socketlab.errors import classify
+from socketlab.errors import bad_host_name, classify, getaddrinfo
 from socketlab.protocol import NEED_DATA, Message, MessageDecoder, RemoteProtocolError
 
 __all__ = ["ExchangeError", "connect", "echo", "multiconn", "request", "probe", "Reply"]
@@ -25,23 +32,57 @@ class ExchangeError(Exception):
     """The peer answered, but not with what the protocol promised (lost or merged bytes)."""
 
 
+class Deadline:
+    """The end of a whole exchange: each blocking call gets what is left of ``timeout``."""
+
+    __slots__ = ("timeout", "end")
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.end = time.monotonic() + timeout
+
+    def remaining(self) -> float:
+        """Seconds left; raises TimeoutError (ETIMEDOUT) once there are none."""
+        left = self.end - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(errno.ETIMEDOUT, f"exchange not finished within {self.timeout:g} s")
+        return left
+
+    def recv(self, sock: socket.socket, size: int = 65536) -> bytes:
+        sock.settimeout(self.remaining())
+        return sock.recv(size)
+
+    def sendall(self, sock: socket.socket, data: bytes) -> None:
+        sock.settimeout(self.remaining())  # sendall's timeout bounds the whole send
+        sock.sendall(data)
+
+
 def connect(host: str, port: int, *, timeout: float) -> socket.socket:
     """A connected socket, or the OS's exception (ConnectionRefusedError, TimeoutError, ...)."""
-    return socket.create_connection((host, port), timeout=timeout)
+    try:
+        return socket.create_connection((host, port), timeout=timeout)
+    except UnicodeError:
+        raise bad_host_name(host) from None
 
 
 def echo(host: str, port: int, message: bytes, *, timeout: float = 10.0) -> bytes:
-    """Send ``message`` to an echo server and return exactly what came back."""
-    with connect(host, port, timeout=timeout) as sock:
-        sock.sendall(message)
+    """Send ``message`` to an echo server; return the echo, which must be the same bytes."""
+    deadline = Deadline(timeout)
+    with connect(host, port, timeout=deadline.remaining()) as sock:
+        deadline.sendall(sock, message)
         received = bytearray()
         while len(received) < len(message):
-            chunk = sock.recv(65536)
+            chunk = deadline.recv(sock)
             if not chunk:
                 raise ExchangeError(
                     f"server closed after {len(received)} of {len(message)} echoed bytes"
                 )
             received += chunk
+            if not message.startswith(received[: len(message)]):
+                raise ExchangeError(f"sent {message!r} but got back {bytes(received)!r}")
+        if len(received) > len(message):
+            raise ExchangeError(f"sent {len(message)} bytes but got back {len(received)}: "
+                                f"{bytes(received)!r}")
         return bytes(received)
 
 
@@ -67,7 +108,7 @@ def multiconn(
     Raises :class:`ExchangeError` if any connection gets back anything but its own bytes, and
     the connect error or TimeoutError if the exchange does not finish within ``timeout``.
     """
-    address = socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM)[0]
+    address = getaddrinfo(host, port)[0]
     family, _, _, _, sockaddr = address
     sel = selectors.DefaultSelector()
     results: dict[int, bytes] = {}
@@ -127,17 +168,15 @@ class Reply:
     peer: tuple
 
 
-def request(
-    host: str, port: int, wire: bytes, *, connect_timeout: float = 5.0, read_timeout: float = 10.0
-) -> Reply:
+def request(host: str, port: int, wire: bytes, *, timeout: float = 10.0) -> Reply:
     """Send one encoded request, read one response (the guide: one request per connection)."""
-    with connect(host, port, timeout=connect_timeout) as sock:
+    deadline = Deadline(timeout)
+    with connect(host, port, timeout=deadline.remaining()) as sock:
         local, peer = sock.getsockname()[:2], sock.getpeername()[:2]
-        sock.settimeout(read_timeout)
-        sock.sendall(wire)
+        deadline.sendall(sock, wire)
         decoder = MessageDecoder()
         while True:
-            data = sock.recv(65536)
+            data = deadline.recv(sock)
             decoder.receive_data(data)
             response = decoder.next_message()
             if response is not NEED_DATA:
@@ -152,7 +191,7 @@ def probe(host: str, port: int, *, timeout: float = 2.0) -> dict:
               "host": host, "port": port, "family": None, "local": None, "peer": None}
     start = time.monotonic()
     try:
-        result["family"] = socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM)[0][0].name
+        result["family"] = getaddrinfo(host, port)[0][0].name
         start = time.monotonic()
         with connect(host, port, timeout=timeout) as sock:
             elapsed = time.monotonic() - start

@@ -20,7 +20,7 @@ import errno
 import socket
 from dataclasses import dataclass
 
-__all__ = ["Failure", "classify"]
+__all__ = ["Failure", "classify", "getaddrinfo", "bad_host_name"]
 
 #: errno -> (the name the guide uses, its words, the outcome). EWOULDBLOCK is EAGAIN on Linux.
 _TABLE = {
@@ -69,3 +69,20 @@ def classify(exc: BaseException) -> Failure:
         name = errno.errorcode.get(code) if code is not None else None
         return Failure("error", (exc.strerror or str(exc)).lower(), name, kind, exc.strerror or str(exc))
     return Failure("error", str(exc) or kind, None, kind, str(exc))
+
+
+def bad_host_name(host: str) -> socket.gaierror:
+    """The error for a host name Python cannot even encode (an empty or 64+ character label).
+
+    Python raises UnicodeError for those before asking any resolver; to a user it is one more
+    name that does not resolve, so it becomes ``socket.gaierror`` EAI_NONAME.
+    """
+    return socket.gaierror(socket.EAI_NONAME, f"invalid host name {host!r}")
+
+
+def getaddrinfo(host: str, port: int, flags: int = 0) -> list:
+    """``socket.getaddrinfo`` for TCP, raising only OSError (see :func:`bad_host_name`)."""
+    try:
+        return socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM, 0, flags)
+    except UnicodeError:
+        raise bad_host_name(host) from None

@@ -35,6 +35,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from socketlab import app, arrays
+from socketlab.errors import getaddrinfo
 from socketlab.protocol import NEED_DATA, MessageDecoder, ProtocolError, RemoteProtocolError
 
 __all__ = [
@@ -76,7 +77,7 @@ def create_listener(host: str, port: int, *, backlog: int = 4096) -> socket.sock
     if host == "":
         family, address = socket.AF_INET, ("", port)
     else:
-        info = socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM, 0, socket.AI_PASSIVE)
+        info = getaddrinfo(host, port, socket.AI_PASSIVE)
         family, _, _, _, address = info[0]
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
