@@ -28,11 +28,15 @@ def host(request):
 
 @pytest.fixture
 def serve():
-    """``serve(kind, host, **server_options) -> (host, port)``; every server stops at teardown."""
+    """``serve(kind, host, **server_options) -> (host, port)``; every server stops at teardown.
+
+    ``kind`` is a name from KINDS or a handler factory of its own.
+    """
     running = []
 
     def start(kind, host="127.0.0.1", **options):
-        server = Server(create_listener(host, 0), KINDS[kind], **options)
+        factory = KINDS[kind] if isinstance(kind, str) else kind
+        server = Server(create_listener(host, 0), factory, **options)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         running.append((server, thread))
@@ -56,6 +60,4 @@ def cli_server():
 
     yield start
     for server in started:
-        if server.process.poll() is None:
-            server.process.kill()
-            server.process.communicate()
+        server.close()

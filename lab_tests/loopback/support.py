@@ -4,6 +4,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 
 from socketlab import app
@@ -47,7 +48,11 @@ def wait_for(condition, timeout=10.0, interval=0.01):
 
 
 class CliServer:
-    """A ``socketlab`` server process; ready once it prints ``listening on HOST port PORT``."""
+    """A ``socketlab`` server process; ready once it prints ``listening on HOST port PORT``.
+
+    Its stdout and stderr are read all the time (into ``stdout``/``stderr`` lists of lines):
+    a server whose log pipe nobody reads would block on its next log line.
+    """
 
     def __init__(self, *argv):
         self.process = subprocess.Popen([sys.executable, "-m", "socketlab", *argv],
@@ -57,8 +62,31 @@ class CliServer:
             self.process.kill()
             raise AssertionError(f"server did not start: {line!r} {self.process.stderr.read()!r}")
         self.port = int(line.split()[-1])
+        self.stdout, self.stderr = [line], []
+        self._readers = [threading.Thread(target=self._drain, args=(pipe, lines), daemon=True)
+                         for pipe, lines in ((self.process.stdout, self.stdout),
+                                             (self.process.stderr, self.stderr))]
+        for reader in self._readers:
+            reader.start()
+
+    @staticmethod
+    def _drain(pipe, lines):
+        for line in pipe:
+            lines.append(line)
 
     def stop(self, signum):
+        """Send ``signum``; return the exit status and everything the server wrote to stderr."""
         self.process.send_signal(signum)
-        out, err = self.process.communicate(timeout=10)
-        return self.process.returncode, err
+        self.process.wait(timeout=10)
+        self.close()
+        return self.process.returncode, "".join(self.stderr)
+
+    def close(self):
+        """Kill the server if it still runs; collect its output; close the pipes."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(10)
+        for reader in self._readers:
+            reader.join(10)
+        self.process.stdout.close()
+        self.process.stderr.close()

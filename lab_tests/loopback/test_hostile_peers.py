@@ -1,0 +1,564 @@
+"""Hostile peers, both ways round: a server that never dies, clients that never hang.
+
+Every attack runs against a real ``socketlab app-server`` process (IPv4 and IPv6) or a real
+client process, then asserts what the README promises: the server is alive, a legitimate client
+is answered within a bound, memory stays under a bound; a client gives up within its timeout
+with one line and a non-zero exit. Each property has a negative control showing the check
+would catch the bug. Budgets and deadlines: docs/reliability.md.
+"""
+
+import json
+import math
+import socket
+import struct
+import sys
+import threading
+import time
+
+import pytest
+
+from socketlab import app, arrays
+from socketlab.protocol import NEED_DATA, MessageDecoder, encode_message
+
+from .support import reset, run_cli, wait_for
+
+pytestmark = pytest.mark.loopback
+
+MiB = 1024 * 1024
+
+
+def frame(header, content: bytes = b"") -> bytes:
+    """A frame with any header: a dict (its content-length filled in) or raw header bytes."""
+    if isinstance(header, dict):
+        header = json.dumps({"content-length": len(content), **header}).encode()
+    return struct.pack(">H", len(header)) + header + content
+
+
+def json_frame(content: bytes, encoding: str = "utf-8", **extra) -> bytes:
+    return frame({"byteorder": "little", "content-type": "text/json",
+                  "content-encoding": encoding, **extra}, content)
+
+
+def array_frame(values, dtype="float64", byteorder="big") -> bytes:
+    return encode_message(arrays.encode_array(values, dtype, byteorder),
+                          content_type=arrays.array_content_type(dtype),
+                          content_encoding="binary", byteorder=byteorder)
+
+
+def ask(host, port, wire: bytes, timeout: float = 5.0):
+    """Send ``wire``, read to the end; the one answer (a Message) the server sent."""
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(wire)
+        decoder = MessageDecoder()
+        while data := sock.recv(65536):
+            decoder.receive_data(data)
+        decoder.receive_data(b"")
+        answer = decoder.next_message()
+        assert answer is not NEED_DATA, "closed without an answer"
+        return answer
+
+
+def legit_latency(host, port, timeout: float = 10.0) -> float:
+    start = time.monotonic()
+    reply = ask(host, port, app.make_request("search", "ring"), timeout)
+    assert app.describe_response(reply) == app.SEARCH["ring"]
+    return time.monotonic() - start
+
+
+def rss_kib(pid: int, field: str = "VmRSS") -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise AssertionError(f"no {field} for {pid}")
+
+
+@pytest.fixture
+def app_server(cli_server, host):
+    """``app_server(*options) -> CliServer`` listening on ``host``, stopped at teardown."""
+    def start(*options):
+        server = cli_server("app-server", host, "0", *options)
+        server.host = host
+        return server
+    return start
+
+
+# -- one request, the worst bytes we know -------------------------------------------------------
+
+NESTED = b"[" * 100_000 + b"]" * 100_000
+DEEP_HEADER = b'{"byteorder": "big", "content-type": "text/json", "content-encoding": "utf-8", ' \
+              b'"content-length": 0, "x": ' + b"[" * 2000 + b"]" * 2000 + b"}"
+DIGITS = b"9" * 5000
+
+#: name -> (wire bytes, what the answer must contain). Each of these once ended the server.
+HOSTILE_REQUESTS = {
+    "value is a list": (json_frame(b'{"action": "search", "value": [1, 2]}'),
+                        'No match for "[1, 2]".'),
+    "value is an object": (json_frame(b'{"action": "search", "value": {"a": 1}}'),
+                           "No match for \"{'a': 1}\"."),
+    "lone surrogate in value": (json_frame(rb'{"action": "search", "value": "\ud800"}'),
+                                "content holds text that is not Unicode"),
+    "lone surrogate in action": (json_frame(rb'{"action": "\udfff", "value": "x"}'),
+                                 "content holds text that is not Unicode"),
+    "content nested 100000 deep": (json_frame(NESTED), "content nests JSON deeper than 32"),
+    "header nested 2000 deep": (frame(DEEP_HEADER), "header nests JSON deeper than 32"),
+    "5000-digit integer in content": (json_frame(b'{"action": "search", "value": ' + DIGITS + b"}"),
+                                      "JSON number of 5000 characters is over the limit"),
+    "5000-digit integer in header": (
+        frame(b'{"byteorder": "big", "content-type": "text/json", "content-encoding": "utf-8", '
+              b'"content-length": ' + DIGITS + b"}"),
+        "JSON number of 5000 characters is over the limit"),
+    "NaN in content": (json_frame(b'{"action": "search", "value": NaN}'), "NaN is not JSON"),
+    "1e999 in content": (json_frame(b'{"action": "search", "value": 1e999}'), "out of range"),
+    "content-encoding undefined": (json_frame(b"{}", "undefined"), "'undefined' is not one of"),
+    "content-encoding idna": (json_frame(b"{}", "idna"), "'idna' is not one of"),
+    "content-encoding punycode": (json_frame(b"{}", "punycode"), "'punycode' is not one of"),
+    "content-encoding with NUL": (json_frame(b"{}", "utf-8\x00"), "is not one of"),
+    "content-encoding lone surrogate": (
+        frame(b'{"byteorder": "big", "content-type": "text/json", '
+              rb'"content-encoding": "\udfff", "content-length": 0}'),
+        "header holds text that is not Unicode"),
+    "content-encoding binary for JSON": (json_frame(b"{}", "binary"), "is not a text encoding"),
+    "content not in its encoding": (json_frame(b"\xff\xfe\xfd", "utf-8"), "content is not valid"),
+    "odd-length utf-16": (json_frame(b"{}\x00", "utf-16-le"), "content is not valid"),
+    "array of a bad dtype": (
+        frame({"byteorder": "big", "content-type": "binary/x-socketlab-array; dtype=int128",
+               "content-encoding": "binary"}, b"\0" * 16), "unknown dtype 'int128'"),
+    "array not whole elements": (
+        frame({"byteorder": "big", "content-type": "binary/x-socketlab-array; dtype=int32",
+               "content-encoding": "binary"}, b"\0" * 5), "not a whole number of int32"),
+    "malformed content-type parameter": (
+        frame({"byteorder": "big", "content-type": "binary/x-socketlab-array; dtype",
+               "content-encoding": "binary"}, b""), "malformed content-type parameter"),
+    "header is a list": (frame(b"[1, 2, 3]"), "header must be a JSON object"),
+    "content-length negative": (
+        frame(b'{"byteorder": "big", "content-type": "x", "content-encoding": "binary", '
+              b'"content-length": -1}'), "content-length must be a non-negative integer"),
+    "content-length a float": (
+        frame(b'{"byteorder": "big", "content-type": "x", "content-encoding": "binary", '
+              b'"content-length": 1.5}'), "content-length must be a non-negative integer"),
+    "byteorder unknown": (frame({"byteorder": "middle", "content-type": "x",
+                                 "content-encoding": "binary"}), "byteorder must be one of"),
+    "header length zero": (b"\x00\x00", "header length 0 is outside"),
+    "header not UTF-8": (frame(b"\xc3\x28"), "header is not UTF-8"),
+    "an HTTP request": (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "header length 18245 is outside"),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_REQUESTS))
+def test_one_hostile_request_gets_an_error_and_the_server_lives(app_server, name):
+    wire, expected = HOSTILE_REQUESTS[name]
+    server = app_server()
+    start = time.monotonic()
+    answer = app.describe_response(ask(server.host, server.port, wire))
+    if "No match" not in expected:  # else the guide's own answer, the value as Python shows it
+        assert answer.startswith("Error: bad request: ")
+    assert expected in answer
+    assert time.monotonic() - start < 2.0, "the hostile request stalled the server"
+    assert server.process.poll() is None, "the server exited"
+    assert legit_latency(server.host, server.port) < 1.0
+
+
+def test_non_finite_arrays_are_answered_with_null_stats(app_server):
+    server = app_server()
+    for values in ([math.inf, -math.inf], [1e308, 1e308], [math.nan, 1.0]):
+        reply = ask(server.host, server.port, array_frame(values))
+        result = app.describe_response(reply)
+        assert result["stats"] == {"count": 2, "sum": None, "min": None, "max": None}
+        assert [repr(v) for v in result["values"]] == [repr(v) for v in values]
+    assert server.process.poll() is None
+
+
+def test_an_answer_over_the_content_limit_is_an_error_not_silence(app_server):
+    # 2 MiB of latin-1 "é" is a valid request; quoted back in UTF-8 ("No match for ...") it is 4 MiB + 32 bytes.
+    server = app_server()
+    content = '{"action": "search", "value": "'.encode() + "é".encode("latin-1") * (2 * MiB) + b'"}'
+    answer = app.describe_response(ask(server.host, server.port, json_frame(content, "latin-1")))
+    assert answer.startswith("Error: the answer cannot be sent: content-length 4194336 is over")
+    assert legit_latency(server.host, server.port) < 1.0
+
+
+# -- the whole request on a clock: slowloris ------------------------------------------------------
+
+
+def raise_nofile_limit():
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+class Tricklers:
+    """``count`` connections each sending a request one byte every ``interval`` seconds."""
+
+    def __init__(self, host, port, count, interval=0.5):
+        self.request = app.make_request("search", "ring")
+        self.socks = [socket.create_connection((host, port)) for _ in range(count)]
+        for sock in self.socks:
+            sock.setblocking(False)
+        self.sent = [0] * count
+        self.closed_by_server = 0
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.wait(self.interval):
+            for i, sock in enumerate(self.socks):
+                if sock.fileno() < 0 or self.sent[i] >= len(self.request) - 1:
+                    continue  # never the last byte: the request must never complete
+                try:
+                    sock.send(self.request[self.sent[i]:self.sent[i] + 1])
+                    self.sent[i] += 1
+                except OSError:  # reset by the server's deadline
+                    sock.close()
+                    self.closed_by_server += 1
+
+    def count_closed(self):
+        """Connections the server has closed (reading EOF or a reset)."""
+        closed = 0
+        for sock in self.socks:
+            try:
+                if sock.fileno() < 0 or sock.recv(1) == b"":
+                    closed += 1
+            except BlockingIOError:
+                pass
+            except OSError:
+                closed += 1
+        return closed
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(10)
+        for sock in self.socks:
+            sock.close()
+
+
+def test_a_thousand_slowloris_sockets_do_not_starve_legitimate_clients(app_server, capsys):
+    raise_nofile_limit()
+    server = app_server("--request-timeout", "4")
+    attack = Tricklers(server.host, server.port, 1000)
+    try:
+        # A legitimate client every 20 ms for as long as the attack holds its sockets open. The
+        # deadline runs from the first byte however slowly the rest trickles, so all of them
+        # are closed about 4 s in.
+        latencies = []
+        give_up = time.monotonic() + 15
+        while attack.count_closed() < 1000:
+            assert time.monotonic() < give_up, f"{attack.count_closed()} of 1000 closed after 15 s"
+            latencies.append(legit_latency(server.host, server.port))
+            time.sleep(0.02)  # pacing the legitimate load, not waiting for readiness
+        latencies.sort()
+        p50, p99 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)]
+        peak = rss_kib(server.process.pid, "VmHWM")
+    finally:
+        attack.stop()
+    with capsys.disabled():
+        print(f"\n[slowloris] 1000 trickling sockets: {len(latencies)} legit requests, "
+              f"p50 {p50 * 1000:.1f} ms, "
+              f"p99 {p99 * 1000:.1f} ms; server peak RSS {peak / 1024:.1f} MiB")
+    assert len(latencies) > 50 and p99 < 1.0
+    assert server.process.poll() is None
+
+
+def test_slowloris_at_the_connection_limit_is_cleared_by_the_deadline(app_server):
+    """50 tricklers fill ``--max-connections 50``: a client waits in the backlog, and is
+    served once the request deadline closes them (without the deadline: never)."""
+    server = app_server("--max-connections", "50", "--request-timeout", "2")
+    attack = Tricklers(server.host, server.port, 50)
+    try:
+        wait_for(lambda: all(n > 0 for n in attack.sent), timeout=5)
+        assert legit_latency(server.host, server.port) < 2.0 + 3.0
+    finally:
+        attack.stop()
+
+
+def test_negative_control_without_a_deadline_slowloris_holds_the_server(app_server):
+    server = app_server("--max-connections", "50", "--request-timeout", "0")
+    attack = Tricklers(server.host, server.port, 50)
+    try:
+        wait_for(lambda: all(n > 0 for n in attack.sent), timeout=5)
+        with pytest.raises(TimeoutError):
+            legit_latency(server.host, server.port, timeout=4.0)
+    finally:
+        attack.stop()
+
+
+# -- memory: one budget for the whole server -----------------------------------------------------
+
+
+def hold_partial_requests(host, port, count, size):
+    """``count`` connections each sending all but the last byte of a ``size``-byte request."""
+    wire = array_frame([1.0] * (size // 8))
+    socks = []
+    for _ in range(count):
+        sock = socket.create_connection((host, port))
+        sock.settimeout(10)
+        try:
+            sock.sendall(wire[:-1])
+        except OSError:  # closed by the budget while sending: that is the point
+            pass
+        socks.append(sock)
+    return socks
+
+
+@pytest.mark.parametrize("budget_mib, bounded", [(32, True), (1024, False)],
+                         ids=["budget-32MiB", "negative-control-1GiB"])
+def test_memory_budget_bounds_what_forty_peers_can_hold(app_server, capsys, budget_mib, bounded):
+    server = app_server("--max-buffered", str(budget_mib * MiB), "--request-timeout", "30")
+    base = rss_kib(server.process.pid)
+    socks = hold_partial_requests(server.host, server.port, 40, 4 * MiB - 1024)
+    try:
+        latency = legit_latency(server.host, server.port)
+        peak = rss_kib(server.process.pid, "VmHWM")
+        assert server.process.poll() is None
+    finally:
+        for sock in socks:
+            reset(sock)
+    with capsys.disabled():
+        print(f"\n[memory] budget {budget_mib} MiB, 40 x 4 MiB partial requests: "
+              f"peak RSS {peak / 1024:.1f} MiB (baseline {base / 1024:.1f}); legit answered "
+              f"in {latency * 1000:.1f} ms")
+    grown_mib = (peak - base) / 1024
+    if bounded:
+        assert grown_mib < 32 + 24, "memory grew past the budget"
+    else:
+        assert grown_mib > 100, "negative control: without a tight budget 40 x 4 MiB is held"
+
+
+def test_replies_nobody_reads_count_against_the_budget(app_server, caplog):
+    server = app_server("--max-buffered", str(16 * MiB))
+    wire = array_frame([1.5] * (4 * MiB // 8 - 64))
+    socks = []
+    try:
+        for _ in range(20):  # each asks for a 4 MiB answer and never reads it
+            sock = socket.create_connection((server.host, server.port))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.settimeout(10)
+            sock.sendall(wire)
+            socks.append(sock)
+        assert legit_latency(server.host, server.port) < 1.0
+        assert rss_kib(server.process.pid, "VmHWM") < (16 + 24 + 40) * 1024
+    finally:
+        for sock in socks:
+            reset(sock)
+    assert server.process.poll() is None
+
+
+# -- orderly close: a reply is never destroyed by a reset -----------------------------------------
+
+
+def large_request_with_trailing_bytes():
+    values = [float(i) for i in range(4 * MiB // 8 - 64)]
+    return array_frame(values), values
+
+
+def read_reply_late(host, port, wire, values):
+    """Send a request plus 64 KiB the server never asked for, wait, then read the reply."""
+    with socket.create_connection((host, port), timeout=10) as sock:
+        sock.sendall(wire + b"x" * 65536)
+        time.sleep(0.3)  # not readiness: this is the slow reader being simulated
+        decoder = MessageDecoder()
+        while data := sock.recv(65536):
+            decoder.receive_data(data)
+        reply = decoder.next_message()
+    assert reply is not NEED_DATA
+    assert app.describe_response(reply)["values"] == values
+
+
+def test_a_large_reply_survives_a_client_that_sent_too_much(app_server):
+    server = app_server()
+    wire, values = large_request_with_trailing_bytes()
+    for _ in range(3):
+        read_reply_late(server.host, server.port, wire, values)
+
+
+def test_negative_control_close_with_unread_data_resets_the_reply(host):
+    """The old way (reply, then close() with input unread): the kernel sends RST and the
+    reply is cut short. The same reader as above sees ECONNRESET."""
+    wire, values = large_request_with_trailing_bytes()
+    listener = socket.create_server((host, 0), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
+
+    def careless_server():
+        conn, _ = listener.accept()
+        with conn:
+            decoder = MessageDecoder()
+            while (request := decoder.next_message()) is NEED_DATA:
+                decoder.receive_data(conn.recv(65536))
+            conn.sendall(app.respond(request))
+        listener.close()
+
+    thread = threading.Thread(target=careless_server, daemon=True)
+    thread.start()
+    with pytest.raises((ConnectionResetError, AssertionError)):
+        read_reply_late(host, listener.getsockname()[1], wire, values)
+    thread.join(10)
+
+
+# -- the backstop: a handler bug stays in its connection -------------------------------------------
+
+
+class Exploding:
+    """Wraps a real handler; raises a bug-like exception on the bytes ``BOOM``."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def data_received(self, data):
+        if b"BOOM" in data:
+            raise KeyError("a bug in the handler")
+        return self.inner.data_received(data)
+
+
+@pytest.mark.parametrize("kind", ["echo", "multiconn", "app"])
+def test_a_handler_bug_closes_one_connection_and_the_loop_goes_on(serve, host, kind, caplog):
+    from .conftest import KINDS
+    from .test_programs import CONFORMANCE
+
+    inner = KINDS[kind]
+    host, port = serve(lambda peer: Exploding(inner(peer)), host, idle_timeout=None)
+    with socket.create_connection((host, port), timeout=5) as bomb:
+        bomb.sendall(b"BOOM")
+        assert bomb.recv(1) == b""  # that connection is closed
+    CONFORMANCE[kind](host, port)  # everybody else is served
+    records = [r for r in caplog.records if "unexpected error" in r.message]
+    assert len(records) == 1 and records[0].exc_info[0] is KeyError  # logged with its traceback
+
+
+# -- clients against a hostile server --------------------------------------------------------------
+
+
+class HostileServer:
+    """A listener whose every connection gets ``behaviour(conn)``, in a thread of its own."""
+
+    def __init__(self, behaviour, host="127.0.0.1"):
+        self.listener = socket.create_server((host, 0), family=socket.AF_INET6 if ":" in host
+                                             else socket.AF_INET)
+        self.port = self.listener.getsockname()[1]
+        self.behaviour = behaviour
+        self.stopped = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        self.listener.settimeout(0.2)
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
+
+    def _one(self, conn):
+        with conn:
+            conn.settimeout(1)
+            try:
+                self.behaviour(conn, self.stopped)
+            except OSError:
+                pass
+
+    def close(self):
+        self.stopped.set()
+        self.listener.close()
+
+
+def reply_with(wire):
+    def behaviour(conn, stopped):
+        conn.recv(65536)
+        conn.sendall(wire)
+    return behaviour
+
+
+def never_answer(conn, stopped):
+    stopped.wait(30)
+
+
+def trickle(conn, stopped):
+    """Accept the request, then answer one byte every 0.5 s, forever (a valid answer, slowly)."""
+    conn.recv(65536)
+    answer = app.error_response("x" * 1000)
+    for i in range(len(answer)):
+        if stopped.wait(0.5):
+            return
+        conn.sendall(answer[i:i + 1])
+
+
+def echo_wrong(conn, stopped):
+    data = conn.recv(65536)
+    conn.sendall(data.swapcase())
+
+
+def echo_too_much(conn, stopped):
+    data = conn.recv(65536)
+    conn.sendall(data + b" and more")
+
+
+def close_at_once(conn, stopped):
+    conn.recv(65536)
+
+
+APP_CLIENT = ["app-client", "{host}", "{port}", "search", "ring"]
+ECHO_CLIENT = ["echo-client", "{host}", "{port}", "hello"]
+MULTICONN_CLIENT = ["multiconn-client", "{host}", "{port}", "3"]
+
+#: name -> (client argv, server behaviour, what the one line must say)
+HOSTILE_SERVERS = {
+    "app: never answers": (APP_CLIENT, never_answer, "timed out"),
+    "app: trickles its answer": (APP_CLIENT, trickle, "timed out"),
+    "app: garbage": (APP_CLIENT, reply_with(b"\xff\xffGARBAGE"), "header length 65535"),
+    "app: huge declared length": (
+        APP_CLIENT, reply_with(frame({"byteorder": "big", "content-type": "text/json",
+                                      "content-encoding": "utf-8", "content-length": 10**12})),
+        "over the limit"),
+    "app: nested JSON": (APP_CLIENT, reply_with(json_frame(NESTED)), "deeper than 32"),
+    "app: 5000-digit integer": (APP_CLIENT, reply_with(json_frame(b'{"result": ' + DIGITS + b"}")),
+                                "JSON number of 5000 characters"),
+    "app: lone surrogate": (APP_CLIENT, reply_with(json_frame(rb'{"result": "\ud800"}')),
+                            "not Unicode"),
+    "app: no result field": (APP_CLIENT, reply_with(json_frame(b'{"answer": 1}')),
+                             "without 'result'"),
+    "app: closes without answering": (APP_CLIENT, close_at_once, "without a response"),
+    "echo: never answers": (ECHO_CLIENT, never_answer, "timed out"),
+    "echo: wrong bytes": (ECHO_CLIENT, echo_wrong, "wrong answer: sent b'hello' but got back b'HELLO'"),
+    "echo: too many bytes": (ECHO_CLIENT, echo_too_much, "wrong answer: sent 5 bytes but got back"),
+    "echo: closes early": (ECHO_CLIENT, close_at_once, "server closed after 0 of 5"),
+    "multiconn: never answers": (MULTICONN_CLIENT, never_answer, "timed out"),
+    "multiconn: wrong bytes": (MULTICONN_CLIENT, echo_wrong, "wrong answer: connection"),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_SERVERS))
+def test_clients_fail_in_one_line_within_their_timeout(host, name):
+    argv, behaviour, expected = HOSTILE_SERVERS[name]
+    server = HostileServer(behaviour, host)
+    try:
+        start = time.monotonic()
+        result = run_cli(*[a.format(host=host, port=server.port) for a in argv], "--timeout", "2")
+        elapsed = time.monotonic() - start
+    finally:
+        server.close()
+    assert result.returncode == 1, result
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("socketlab: "), result.stderr
+    assert expected in lines[0]
+    assert elapsed < 2 + 1.5, f"took {elapsed:.1f} s with --timeout 2"
+
+
+def test_negative_control_a_per_call_timeout_never_gives_up_on_a_trickle(host):
+    """What ``--timeout`` used to bound (each recv) cannot stop a trickling server."""
+    server = HostileServer(trickle, host)
+    try:
+        with socket.create_connection((host, server.port), timeout=2) as sock:
+            sock.sendall(app.make_request("search", "ring"))
+            start = time.monotonic()
+            received = 0
+            while time.monotonic() - start < 4:  # twice the "timeout", and still no TimeoutError
+                received += len(sock.recv(65536))
+    finally:
+        server.close()
+    assert received >= 4
