@@ -15,7 +15,6 @@ raise: the OS's errors (``OSError`` and its subclasses, ``TimeoutError`` include
 
 from __future__ import annotations
 
-import errno
 import os
 import selectors
 import socket
@@ -42,10 +41,10 @@ class Deadline:
         self.end = time.monotonic() + timeout
 
     def remaining(self) -> float:
-        """Seconds left; raises TimeoutError (ETIMEDOUT) once there are none."""
+        """Seconds left; raises TimeoutError once there are none (like a socket timeout)."""
         left = self.end - time.monotonic()
         if left <= 0:
-            raise TimeoutError(errno.ETIMEDOUT, f"exchange not finished within {self.timeout:g} s")
+            raise TimeoutError(f"timed out: exchange not finished within {self.timeout:g} s")
         return left
 
     def recv(self, sock: socket.socket, size: int = 65536) -> bytes:
