@@ -15,11 +15,12 @@ RUN set -eux; \
     apt-get update; \
     apt-get install -y --no-install-recommends \
         python3 python3-pip python3-setuptools python3-wheel \
-        nftables iptables iproute2 iputils-ping tcpdump tshark procps; \
+        nftables iptables iproute2 iputils-ping tcpdump tshark procps tini; \
     apt-get clean; \
     rm -rf /var/lib/apt/lists/*
-# The applications run as this unprivileged user; only the router and the
-# short start-up step of an end host (adding routes) run as root.
+# The applications run as this unprivileged user; only the start-up step of the
+# router (routes, nft) and of an end host (routes) runs as root. tini is PID 1
+# after that drop (compose.yaml, docs/lab.md#hardening).
 RUN useradd --create-home --uid 10001 --user-group --shell /bin/bash socketlab
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \

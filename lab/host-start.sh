@@ -2,7 +2,8 @@
 # Start-up step of an end host (server, client): the only part that runs as
 # root. It routes the other lab subnets via the router, waits until the
 # host's IPv6 addresses are usable, then drops to the unprivileged user
-# `socketlab` (no capabilities, no way back) and runs the given command.
+# `socketlab` (no capabilities, no way back) and runs the given command under
+# tini, which stays PID 1 (reaps, forwards signals) as socketlab too.
 #
 #   host-start.sh CMD [ARG...]
 #
@@ -28,5 +29,9 @@ for _ in $(seq 1 100); do
 done
 [ -z "$(ip -6 addr show tentative)" ] || { say "error: IPv6 address still tentative"; exit 1; }
 
+# setuid to a non-root uid clears the permitted, effective and ambient sets;
+# no_new_privs (also set by compose's security_opt) means no exec can gain any
+# back, so the bounding set (only changeable with CAP_SETPCAP, which the
+# container does not have) is left as it is.
 exec setpriv --reuid=socketlab --regid=socketlab --init-groups \
-    --inh-caps=-all --bounding-set=-all --no-new-privs -- "$@"
+    --inh-caps=-all --no-new-privs -- tini -- "$@"

@@ -25,6 +25,18 @@ Stable API (the cross-endian tests in ``lab_tests/guest`` use exactly this)::
         ``docker compose logs`` of those services (all when none given).
     lab.compose
         The testcontainers ``DockerCompose`` object.
+    lab.restart(service, timeout=120) -> RunResult
+    lab.stop(service, timeout=120) -> RunResult
+    lab.start(service, timeout=120) -> RunResult
+        ``docker compose restart|stop|start SERVICE`` (the fault tests: a container goes away
+        and comes back with the same addresses). They return when Docker has done it; a
+        started service is not healthy yet: wait with ``lab.wait_healthy``.
+    lab.health(service) -> str | None
+        The service's health-check status now: "starting", "healthy", "unhealthy" (None:
+        no health check, or not running).
+    lab.wait_healthy(service, timeout=120) -> float
+        Poll the health status until "healthy" (the service's own signal); the seconds it
+        took. AssertionError with the service's last log lines after `timeout`.
 
 Every test that uses ``lab`` also gets the autouse ``capture`` fixture: tcpdump runs on
 the router (``-i any``: both networks) for the duration of the test; the pcap is kept as
@@ -126,6 +138,38 @@ class Lab:
         out = subprocess.run([*self.compose.compose_command_property, "logs", "--no-color", "--no-log-prefix", *services],
                              cwd=REPO, capture_output=True, text=True, check=False)
         return ANSI.sub("", out.stdout + out.stderr)
+
+    def restart(self, service: str, timeout: float = 120) -> RunResult:
+        return self._compose_service("restart", service, timeout)
+
+    def stop(self, service: str, timeout: float = 120) -> RunResult:
+        return self._compose_service("stop", service, timeout)
+
+    def start(self, service: str, timeout: float = 120) -> RunResult:
+        return self._compose_service("start", service, timeout)
+
+    def _compose_service(self, action: str, service: str, timeout: float) -> RunResult:
+        argv = (*self.compose.compose_command_property, action, service)
+        start = time.monotonic()
+        out = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False)
+        return RunResult(argv, out.returncode, out.stdout, out.stderr, time.monotonic() - start)
+
+    def health(self, service: str) -> str | None:
+        container = self.container(service)
+        container.reload()
+        state = container.attrs.get("State") or {}
+        if not state.get("Running"):
+            return None
+        return (state.get("Health") or {}).get("Status")
+
+    def wait_healthy(self, service: str, timeout: float = 120) -> float:
+        start = time.monotonic()
+        while (status := self.health(service)) != "healthy":
+            if time.monotonic() - start > timeout:
+                tail = "\n".join(self.logs(service).splitlines()[-40:])
+                raise AssertionError(f"{service} not healthy after {timeout} s (status {status!r}):\n{tail}")
+            time.sleep(0.2)  # polling the health check: the signal, not a guess
+        return time.monotonic() - start
 
     def save_logs(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Router start: routes, firewall, then idle. Captures and impairments are
+# Router start (as root): routes, firewall, then idle as socketlab. Captures and impairments are
 # started on demand by `docker compose exec router ...` (see docs/lab.md).
 #
 # Environment (compose.yaml sets them):
@@ -25,5 +25,9 @@ ip -4 route | sed 's/^/router: route /'
 ip -6 route | grep -v '^fe80' | sed 's/^/router: route6 /'
 say "ready"
 
-# Idle as PID 1's child (compose `init: true` forwards SIGTERM).
-exec sleep infinity
+# The root part ends here: idle as the unprivileged user socketlab (no
+# capabilities, no_new_privs), under tini as PID 1, which reaps the processes
+# that `docker compose exec` leaves behind (tcpdump, netem.py) and forwards
+# SIGTERM. On-demand root work comes in through `docker compose exec -u root`.
+exec setpriv --reuid=socketlab --regid=socketlab --init-groups \
+    --inh-caps=-all --no-new-privs -- tini -- sleep infinity

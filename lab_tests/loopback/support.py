@@ -23,8 +23,8 @@ def reset(sock: socket.socket) -> None:
     sock.close()
 
 
-def read_error_answer(sock: socket.socket, timeout: float = 5.0) -> str:
-    """Read until the server closes; the bytes must be one answer in the guide's error form."""
+def read_answer(sock: socket.socket, timeout: float = 5.0):
+    """Read until the server closes: the bytes must be exactly one message; return it."""
     sock.settimeout(timeout)
     decoder = MessageDecoder()
     while data := sock.recv(65536):
@@ -33,7 +33,12 @@ def read_error_answer(sock: socket.socket, timeout: float = 5.0) -> str:
     answer = decoder.next_message()
     assert answer is not NEED_DATA, "the server closed without answering"
     assert decoder.next_message() is NEED_DATA, "more than one answer"
-    result = app.describe_response(answer)
+    return answer
+
+
+def read_error_answer(sock: socket.socket, timeout: float = 5.0) -> str:
+    """:func:`read_answer`, which must be in the guide's error form; its text."""
+    result = app.describe_response(read_answer(sock, timeout))
     assert isinstance(result, str) and result.startswith("Error: "), result
     return result
 

@@ -11,7 +11,6 @@ import json
 import math
 import socket
 import struct
-import sys
 import threading
 import time
 
@@ -20,7 +19,7 @@ import pytest
 from socketlab import app, arrays
 from socketlab.protocol import NEED_DATA, MessageDecoder, encode_message
 
-from .support import reset, run_cli, wait_for
+from .support import read_answer, reset, run_cli, wait_for
 
 pytestmark = pytest.mark.loopback
 
@@ -49,13 +48,7 @@ def ask(host, port, wire: bytes, timeout: float = 5.0):
     """Send ``wire``, read to the end; the one answer (a Message) the server sent."""
     with socket.create_connection((host, port), timeout=timeout) as sock:
         sock.sendall(wire)
-        decoder = MessageDecoder()
-        while data := sock.recv(65536):
-            decoder.receive_data(data)
-        decoder.receive_data(b"")
-        answer = decoder.next_message()
-        assert answer is not NEED_DATA, "closed without an answer"
-        return answer
+        return read_answer(sock, timeout)
 
 
 def legit_latency(host, port, timeout: float = 10.0) -> float:
