@@ -15,9 +15,14 @@ RUN set -eux; \
     apt-get update; \
     apt-get install -y --no-install-recommends \
         python3 python3-pip python3-setuptools python3-wheel \
-        nftables iptables iproute2 iputils-ping tcpdump tshark procps tini; \
+        nftables iptables iproute2 iputils-ping tcpdump tshark procps tini net-tools lsof \
+        libcap2-bin; \
     apt-get clean; \
-    rm -rf /var/lib/apt/lists/*
+    rm -rf /var/lib/apt/lists/*; \
+    # The lab runs with no capabilities and no-new-privileges, where a binary carrying
+    # file capabilities cannot even start. ping needs none: it uses the unprivileged ICMP
+    # socket (the kernel's ping_group_range allows every group in a container).
+    setcap -r "$(command -v ping)"
 # The applications run as this unprivileged user; only the start-up step of the
 # router (routes, nft) and of an end host (routes) runs as root. tini is PID 1
 # after that drop (compose.yaml, docs/lab.md#hardening).

@@ -25,6 +25,7 @@ import tempfile
 from pathlib import Path
 
 from socketlab import app
+from socketlab.cli import ready_port
 from socketlab.protocol import NEED_DATA, MessageDecoder
 
 HERE = Path(__file__).resolve().parent
@@ -49,7 +50,7 @@ def asyncio_baseline(port: int) -> None:
 
     async def main() -> None:
         server = await asyncio.start_server(handle, "127.0.0.1", port, backlog=4096)
-        print(f"listening on 127.0.0.1 port {server.sockets[0].getsockname()[1]}", flush=True)
+        print(f"Listening on {('127.0.0.1', server.sockets[0].getsockname()[1])}", flush=True)
         await server.serve_forever()
 
     asyncio.run(main())
@@ -61,16 +62,17 @@ def pin(cpu: int) -> list[str]:
 
 def start_server(kind: str) -> tuple[subprocess.Popen, int]:
     if kind == "socketlab":
-        argv = [sys.executable, "-m", "socketlab", "app-server", "127.0.0.1", "0",
+        argv = [sys.executable, "-m", "socketlab", "app-server", "127.0.0.1", "0", "--quiet",
                 "--idle-timeout", "0", "--max-connections", "20000"]
     else:
         argv = [sys.executable, __file__, "--asyncio-server", "0"]
     proc = subprocess.Popen(pin(0) + argv, stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
-    if not line.startswith("listening on"):
+    port = ready_port(line)
+    if port is None:
         proc.kill()
         raise SystemExit(f"{kind} server did not start: {line!r}")
-    return proc, int(line.split()[-1])
+    return proc, port
 
 
 def rss_mib(pid: int) -> float:

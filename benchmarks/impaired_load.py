@@ -39,7 +39,7 @@ EXPECTED = [
     ("morpheus", "Follow the white rabbit. \U0001f430"),
     ("ring", "In the caves beneath the Misty Mountains. \U0001f48d"),
     ("\U0001f436", "\U0001f43e Playing ball! \U0001f3d0"),
-    ("nothing", 'No match for "nothing".'),
+    ("nothing", "No match for 'nothing'."),
 ]
 MAX_REPLY = 1 << 20
 

@@ -6,7 +6,7 @@ set -uo pipefail
 
 serve() {  # serve PORT PROGRAM HOST [ARG...]
     local port=$1 program=$2; shift 2
-    socketlab -v "$program" "$1" "$port" "${@:2}" 2>&1 | sed -u "s/^/$port $program | /" &
+    socketlab "$program" "$1" "$port" "${@:2}" 2>&1 | sed -u "s/^/$port $program | /" &
 }
 
 trap 'kill $(jobs -p) 2>/dev/null; exit 0' TERM INT

@@ -9,9 +9,19 @@
 #
 # Only forwarded TCP is queued; the nftables policy (router/nftables.conf) is
 # untouched and still decides first-come what may pass.
-set -euo pipefail
+set -Eeuo pipefail
 dir=/run/socketlab-impair
 rule=(FORWARD -p tcp -j NFQUEUE --queue-num 0 --queue-bypass)
+# Never fail in silence: name the command that failed.
+trap 'echo "impair: line $LINENO: \"$BASH_COMMAND\" failed (exit $?)" >&2' ERR
+
+# iptables TABLE-ARGS...: wait for the xtables lock, and try once more if the kernel said no
+# (seen, rarely, right after another rule change: exit 1 and nothing printed).
+rule_change() {
+    local tool=$1; shift
+    "$tool" -w 5 "$@" || { echo "impair: $tool $* failed (exit $?); once more" >&2; sleep 0.2
+                           "$tool" -w 5 "$@"; }
+}
 
 case ${1:-} in
 start)
@@ -20,20 +30,22 @@ start)
     [ ! -e "$dir/pid" ] || { echo "impair: already running (pid $(cat "$dir/pid"))" >&2; exit 1; }
     python3 /opt/socketlab/router/netem.py --queue 0 "$@" >"$dir/log" 2>&1 &
     echo $! >"$dir/pid"
+    # A start that fails leaves nothing behind: no netem, no pid file, no rule.
+    trap 'rc=$?; if [ $rc != 0 ]; then "$0" stop >/dev/null 2>&1 || true; cat "$dir/log" >&2; fi' EXIT
     # Readiness: netem prints its settings once bound to the queue.
     for _ in $(seq 1 100); do
         grep -q '^netem: queue' "$dir/log" && break
-        kill -0 "$(cat "$dir/pid")" 2>/dev/null || { cat "$dir/log" >&2; rm -f "$dir/pid"; exit 1; }
+        kill -0 "$(cat "$dir/pid")" 2>/dev/null || { echo "impair: netem exited" >&2; exit 1; }
         sleep 0.05
     done
-    grep -q '^netem: queue' "$dir/log" || { cat "$dir/log" >&2; exit 1; }
-    iptables -t mangle -A "${rule[@]}"
-    ip6tables -t mangle -A "${rule[@]}"
+    grep -q '^netem: queue' "$dir/log" || { echo "impair: netem not ready after 5 s" >&2; exit 1; }
+    rule_change iptables -t mangle -A "${rule[@]}"
+    rule_change ip6tables -t mangle -A "${rule[@]}"
     cat "$dir/log"
     ;;
 stop)
-    iptables -t mangle -D "${rule[@]}" 2>/dev/null || true
-    ip6tables -t mangle -D "${rule[@]}" 2>/dev/null || true
+    iptables -w 5 -t mangle -D "${rule[@]}" 2>/dev/null || true
+    ip6tables -w 5 -t mangle -D "${rule[@]}" 2>/dev/null || true
     if [ -e "$dir/pid" ]; then
         pid=$(cat "$dir/pid")
         kill -TERM "$pid" 2>/dev/null || true

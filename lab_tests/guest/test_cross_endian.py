@@ -36,10 +36,10 @@ REQUESTS = [
     ("search-morpheus", "search", "morpheus", "Follow the white rabbit. \U0001f430"),
     ("search-ring", "search", "ring", "In the caves beneath the Misty Mountains. \U0001f48d"),
     ("search-dog", "search", "\U0001f436", "\U0001f43e Playing ball! \U0001f3d0"),
-    ("search-unknown", "search", "nothing", 'No match for "nothing".'),
-    ("invalid-action", "double", "10", 'Error: invalid action "double".'),
-    ("binary", "binary", "request bytes \U0001f40d",
-     repr(b"First 10 bytes of request: " + "request bytes \U0001f40d".encode()[:10])),
+    ("search-unknown", "search", "nothing", "No match for 'nothing'."),
+    # The guide's client sends any other action as binary content, ACTION + VALUE.
+    ("action-double", "double", "10", repr(b"First 10 bytes of request: double10")),
+    ("binary", "binary", "\U0001f40d bytes", repr(b"First 10 bytes of request: binary\xf0\x9f\x90\x8d")),
 ]
 
 # dtype -> (struct code, values). No value's bytes read the same both ways round.
@@ -157,7 +157,9 @@ def test_server_logs_the_guests_own_address(lab):
     local_addr, local_port = answer["local"]
     assert local_addr == GUEST_V4
     assert answer["peer"] == [SERVER_V4, APP_PORT]
-    pattern = rf"\[?(::ffff:)?{re.escape(GUEST_V4)}\]?:{local_port} request byteorder=big"
+    # The guide's line, with the peer as Python shows it (IPv4-mapped on the dual-stack "::").
+    peer = rf"\('(::ffff:)?{re.escape(GUEST_V4)}', {local_port}(, 0, 0)?\)"
+    pattern = rf"Received request \{{'action': 'search', 'value': 'morpheus'\}} from {peer}"
     assert re.search(pattern, lab.logs("server")), "the server did not log the guest as the peer"
 
 
@@ -174,11 +176,12 @@ def test_le_client_to_guest_request_kinds(lab, host, label, action, value, expec
 
 
 def test_guest_server_logs_the_le_clients_address(lab):
-    """The guest's app-server (-v, its log is on the guest console = client-ppc's log)."""
+    """The guest's app-server (its commentary is on the guest console = client-ppc's log)."""
     answer = app_client(lab, "le", GUEST_V4, APP_PORT, "search", "ring")
     local_addr, local_port = answer["local"]
     assert local_addr == "198.18.2.10"  # no NAT anywhere on the way
-    pattern = rf"\[?(::ffff:)?198\.18\.2\.10\]?:{local_port} request byteorder=little"
+    peer = rf"\('(::ffff:)?198\.18\.2\.10', {local_port}(, 0, 0)?\)"
+    pattern = rf"Received request \{{'action': 'search', 'value': 'ring'\}} from {peer}"
     assert re.search(pattern, lab.logs("client-ppc")), "the guest did not log the client as the peer"
 
 
@@ -221,7 +224,7 @@ def test_naive_server_is_right_for_little_endian_client(lab, dtype):
 FIREWALL = [
     (65432, "connected", None),
     (65440, "refused", "ECONNREFUSED"),
-    (65441, "timeout", None),
+    (65441, "timeout", "ETIMEDOUT"),
     (65442, "unreachable", "EHOSTUNREACH"),
 ]
 

@@ -7,8 +7,8 @@ dropped at the router mid-exchange; the PowerPC guest rebooted: lab_tests/guest/
 test_guest_faults.py), and checks every run (lab_tests/faults.py):
 
 * a run that fails exits 1 and prints exactly ONE stderr line, ``socketlab: <the guide's
-  words> (<ERRNO>) ...`` (services/socketlab/errors.py; Python's own socket timeout has no
-  errno, so ``timed out`` may come without one), from a set of outcomes that fault can cause;
+  words> (<ERRNO>) ...`` (services/socketlab/errors.py; a timeout is ``timed out
+  (ETIMEDOUT)``), from a set of outcomes that fault can cause;
   no traceback, no second line;
 * no run lasts longer than its --timeout plus SLACK (the process starting and exiting): the
   timeout bounds the whole exchange, so nothing hangs, whatever the fault;

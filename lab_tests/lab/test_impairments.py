@@ -56,7 +56,7 @@ def check_protocol(lab, server):
     for action, value, expected in [
         ("search", "morpheus", "Follow the white rabbit. \U0001f430"),
         ("search", "\U0001f436", "\U0001f43e Playing ball! \U0001f3d0"),
-        ("double", "x", 'Error: invalid action "double".'),
+        ("double", "x", repr(b"First 10 bytes of request: doublex")),
     ]:
         result = lab.run("client", "socketlab", "app-client", server, "65432", action, value, "--json")
         assert result.returncode == 0, str(result)

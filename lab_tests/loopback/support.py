@@ -8,6 +8,7 @@ import threading
 import time
 
 from socketlab import app
+from socketlab.cli import ready_port
 from socketlab.protocol import NEED_DATA, MessageDecoder
 
 
@@ -53,7 +54,7 @@ def wait_for(condition, timeout=10.0, interval=0.01):
 
 
 class CliServer:
-    """A ``socketlab`` server process; ready once it prints ``listening on HOST port PORT``.
+    """A ``socketlab`` server process; ready once it prints ``Listening on (HOST, PORT)``.
 
     Its stdout and stderr are read all the time (into ``stdout``/``stderr`` lists of lines):
     a server whose log pipe nobody reads would block on its next log line.
@@ -63,10 +64,10 @@ class CliServer:
         self.process = subprocess.Popen([sys.executable, "-m", "socketlab", *argv],
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.process.stdout.readline()
-        if not line.startswith("listening on "):
+        self.port = ready_port(line)
+        if self.port is None:
             self.process.kill()
             raise AssertionError(f"server did not start: {line!r} {self.process.stderr.read()!r}")
-        self.port = int(line.split()[-1])
         self.stdout, self.stderr = [line], []
         self._readers = [threading.Thread(target=self._drain, args=(pipe, lines), daemon=True)
                          for pipe, lines in ((self.process.stdout, self.stdout),

@@ -7,6 +7,7 @@ Each case shows the exception Python raises, its errno, and the one line the CLI
 import errno
 import json
 import os
+import re
 import socket
 import sys
 
@@ -16,7 +17,7 @@ from socketlab import cli
 from socketlab.errors import classify
 from socketlab.server import create_listener
 
-from .support import reset, run_cli
+from .support import reset, run_cli, wait_for
 
 pytestmark = pytest.mark.loopback
 
@@ -138,7 +139,7 @@ def test_timeout_peer_never_answers():
     port = listener.getsockname()[1]
     result = run_cli("app-client", "127.0.0.1", str(port), "search", "ring", "--timeout", "0.5")
     assert result.returncode == 1
-    assert result.stderr == f"socketlab: timed out talking to 127.0.0.1 port {port}\n"
+    assert result.stderr == f"socketlab: timed out (ETIMEDOUT) talking to 127.0.0.1 port {port}\n"
     listener.close()
 
 
@@ -175,11 +176,42 @@ def test_name_not_resolved_is_one_clear_line(name):
     ("argv", "message"),
     [
         (["app-client", "127.0.0.1", "http", "search", "x"], "invalid port 'http': not a number"),
-        (["app-client", "127.0.0.1", "70000", "search", "x"], "invalid port 70000: must be 0..65535"),
-        (["multiconn-client", "127.0.0.1", "1", "0"], "must be positive, got '0'"),
+        (["app-client", "127.0.0.1", "70000", "search", "x"], "invalid port 70000: must be 1..65535"),
+        (["app-client", "127.0.0.1", "0", "search", "x"], "invalid port 0: must be 1..65535"),
+        (["app-server", "127.0.0.1", "65536"], "invalid port 65536: must be 0..65535"),
+        (["multiconn-client", "127.0.0.1", "1", "0"],
+         "argument NUM_CONNS: must be a whole number of connections, above 0; got '0'"),
+        (["multiconn-client", "127.0.0.1", "1", "many"],
+         "argument NUM_CONNS: must be a whole number of connections, above 0; got 'many'"),
+        (["app-client", "127.0.0.1", "1", "stats", "1,two", "--dtype", "int16"],
+         "cannot read '1,two' as int16 values"),
+        (["app-client", "127.0.0.1", "1", "stats", "70000", "--dtype", "int16"],
+         "cannot pack [70000] as int16"),
     ],
 )
 def test_usage_errors_exit_2_with_one_clear_line(argv, message):
     result = run_cli(*argv)
     assert result.returncode == 2
+    assert result.stderr.startswith(f"usage: socketlab {argv[0]} ")  # the subcommand's usage
     assert message in result.stderr.splitlines()[-1]
+
+
+def test_ewouldblock_fill_the_buffer_commands(cli_server, host):
+    """The guide's demonstration as two commands: fill-server never reads, fill-client sends
+    until EWOULDBLOCK; every byte the kernel took is in one of the two queues."""
+    server = cli_server("fill-server", host, "0")
+    result = run_cli("fill-client", host, str(server.port), "--timeout", "20")
+    assert result.returncode == 0, result
+    full = re.search(r"^BlockingIOError: .* \(EWOULDBLOCK\) after (\d+) bytes", result.stdout, re.M)
+    send_q = re.search(r"^Send-Q: (\d+) of the (\d+) bytes", result.stdout, re.M)
+    assert full and send_q, result.stdout
+    total, in_send_q = int(full[1]), int(send_q[1])
+    assert int(send_q[2]) == total > 0
+
+    def recv_q():
+        lines = [line for line in server.stdout if line.startswith("Recv-Q: ")]
+        return int(lines[-1].split()[1]) if lines else None
+
+    # Loopback has no wire: what is not in the client's Send-Q is in the server's Recv-Q.
+    wait_for(lambda: recv_q() == total - in_send_q, timeout=5)
+    assert recv_q() > 0

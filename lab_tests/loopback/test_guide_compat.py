@@ -1,10 +1,12 @@
 """Wire compatibility with the guide's reference programs (app-client.py / app-server.py).
 
 ``guide_client`` and ``guide_server`` re-create, step by step, what the guide's ``libclient`` and
-``libserver`` put on and read off the wire, independently of socketlab's protocol module.
+``libserver`` (the current revision: single-quoted answers) put on and read off the wire,
+independently of socketlab's protocol module.
 """
 
 import json
+import signal
 import socket
 import struct
 import sys
@@ -13,6 +15,9 @@ import threading
 import pytest
 
 from socketlab import app, client
+from socketlab.protocol import MessageDecoder
+
+from .support import run_cli, wait_for
 
 pytestmark = pytest.mark.loopback
 
@@ -70,10 +75,10 @@ def guide_server_once(listener):
             action = request.get("action")
             if action == "search":
                 query = request.get("value")
-                answer = app.SEARCH.get(query) or f'No match for "{query}".'
+                answer = app.SEARCH.get(query) or f"No match for '{query}'."
                 content = {"result": answer}
             else:
-                content = {"result": f'Error: invalid action "{action}".'}
+                content = {"result": f"Error: invalid action '{action}'."}
             response = guide_message(json.dumps(content, ensure_ascii=False).encode("utf-8"),
                                      "text/json", "utf-8")
         else:
@@ -85,7 +90,7 @@ def guide_server_once(listener):
 @pytest.mark.parametrize(("action", "value", "expected"), [
     ("search", "morpheus", {"result": "Follow the white rabbit. \U0001f430"}),
     ("search", "\U0001f436", {"result": "\U0001f43e Playing ball! \U0001f3d0"}),
-    ("search", "x", {"result": 'No match for "x".'}),
+    ("search", "x", {"result": "No match for 'x'."}),
     ("double", "42", b"First 10 bytes of request: double42"),
 ])
 def test_guides_client_against_socketlab_server(serve, host, action, value, expected):
@@ -95,18 +100,124 @@ def test_guides_client_against_socketlab_server(serve, host, action, value, expe
     assert header["byteorder"] == sys.byteorder
 
 
-@pytest.mark.parametrize(("action", "value", "expected"), [
-    ("search", "ring", "In the caves beneath the Misty Mountains. \U0001f48d"),
-    ("search", "nope", 'No match for "nope".'),
-    ("double", "1", 'Error: invalid action "double".'),
-    ("binary", "0123456789ABC", repr(b"First 10 bytes of request: 0123456789")),
+@pytest.mark.parametrize(("action", "value", "json_request", "expected"), [
+    ("search", "ring", False, "In the caves beneath the Misty Mountains. \U0001f48d"),
+    ("search", "nope", False, "No match for 'nope'."),
+    # The guide's client sends every other action as binary: ACTION + VALUE in UTF-8...
+    ("double", "10", False, repr(b"First 10 bytes of request: double10")),
+    ("binary", "\U0001f603", False, repr(b"First 10 bytes of request: binary\xf0\x9f\x98\x83")),
+    # ...and socketlab's --json-request reaches the server's invalid-action answer.
+    ("double", "1", True, "Error: invalid action 'double'."),
 ])
-def test_socketlab_client_against_guides_server(host, action, value, expected):
+def test_socketlab_client_against_guides_server(host, action, value, json_request, expected):
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as listener:
         listener.bind((host, 0))
         listener.listen()
         thread = threading.Thread(target=guide_server_once, args=(listener,))
         thread.start()
-        reply = client.request(host, listener.getsockname()[1], app.make_request(action, value))
+        wire = app.make_request(action, value, json_request=json_request)
+        reply = client.request(host, listener.getsockname()[1], wire)
         thread.join(10)
     assert app.describe_response(reply.response) == expected
+
+
+# -- the guide's running commentary, line by line --------------------------------------------------
+
+
+def one_message(wire):
+    decoder = MessageDecoder()
+    decoder.receive_data(wire)
+    return decoder.next_message()
+
+
+def server_lines(server, last_line):
+    """The server's stdout once it has printed ``last_line`` (a prefix), without its two
+    start-up lines (the guide's ``Listening on`` and socketlab's limits)."""
+    wait_for(lambda: any(line.startswith(last_line) for line in server.stdout))
+    lines = [line.rstrip("\n") for line in server.stdout]
+    assert lines[0] == f"Listening on {(server.host, server.port)}"
+    assert lines[1].startswith("socketlab: idle connections close after 30 s")
+    return lines[2:]
+
+
+def test_app_programs_print_the_guides_lines(cli_server, host):
+    server = cli_server("app-server", host, "0")
+    server.host = host
+    address = (host, server.port)
+    wire = app.make_request("search", "morpheus")
+    result = run_cli("app-client", host, str(server.port), "search", "morpheus")
+    assert result.returncode == 0, result.stderr
+    answer = {"result": "Follow the white rabbit. \U0001f430"}
+    assert result.stdout.splitlines() == [
+        f"Starting connection to {address}",
+        f"Sending {wire!r} to {address}",
+        f"Received response {answer!r} from {address}",
+        f"Got result: {answer['result']}",
+        f"Closing connection to {address}",
+    ]
+    lines = server_lines(server, "Closing connection to")
+    peer = lines[0].removeprefix("Accepted connection from ")
+    reply = app.respond(one_message(wire))
+    assert lines == [
+        f"Accepted connection from {peer}",
+        f"Received request {{'action': 'search', 'value': 'morpheus'}} from {peer}",
+        f"Sending {reply!r} to {peer}",
+        f"Closing connection to {peer}",
+    ]
+    assert peer.startswith(f"('{host}', ")  # the peer as Python shows it
+
+
+def test_app_client_binary_request_prints_the_guides_lines(cli_server):
+    server = cli_server("app-server", "127.0.0.1", "0", "--quiet")
+    address = ("127.0.0.1", server.port)
+    result = run_cli("app-client", "127.0.0.1", str(server.port), "double", "10")
+    assert result.stdout.splitlines()[2:] == [
+        f"Received binary/custom-server-binary-type response from {address}",
+        "Got response: b'First 10 bytes of request: double10'",
+        f"Closing connection to {address}",
+    ]
+
+
+def test_multiconn_programs_print_the_guides_lines(cli_server):
+    server = cli_server("multiconn-server", "127.0.0.1", "0")
+    server.host = "127.0.0.1"
+    result = run_cli("multiconn-client", "127.0.0.1", str(server.port), "1")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    messages = client.multiconn_messages(1)
+    assert lines[:3] == [f"Starting connection 1 to {('127.0.0.1', server.port)}",
+                         f"Sending {messages[0]!r} to connection 1",
+                         f"Sending {messages[1]!r} to connection 1"]
+    received = lines[3:-2]  # the echo may come back in one piece or several
+    assert all(line.startswith("Received b") and line.endswith(" from connection 1")
+               for line in received)
+    assert lines[-2:] == ["Closing connection 1",
+                          f"1 connections, {len(b''.join(messages))} bytes echoed, every message exact"]
+    lines = server_lines(server, "Closing connection to")
+    peer = lines[0].removeprefix("Accepted connection from ")
+    assert lines[0] == f"Accepted connection from {peer}" and lines[-1] == f"Closing connection to {peer}"
+    echoed = [line for line in lines[1:-1] if line.startswith("Echoing ")]
+    assert echoed and all(line.endswith(f" to {peer}") for line in echoed)
+
+
+def test_echo_server_prints_connected_by(cli_server):
+    server = cli_server("echo-server", "127.0.0.1", "0")
+    server.host = "127.0.0.1"
+    assert run_cli("echo-client", "127.0.0.1", str(server.port)).stdout == "Received b'Hello, world'\n"
+    lines = server_lines(server, "Connected by")
+    assert lines[0].startswith("Connected by ('127.0.0.1', ")
+
+
+def test_ctrl_c_prints_the_guides_last_line(cli_server):
+    server = cli_server("app-server", "127.0.0.1", "0", "--quiet")
+    returncode, _ = server.stop(signal.SIGINT)
+    assert returncode == 0
+    assert server.stdout[-1] == "Caught keyboard interrupt, exiting\n"
+
+
+def test_quiet_keeps_only_the_ready_line_and_the_result(cli_server):
+    server = cli_server("app-server", "127.0.0.1", "0", "--quiet")
+    result = run_cli("app-client", "127.0.0.1", str(server.port), "search", "ring", "--quiet")
+    assert result.stdout == f"Got result: {app.SEARCH['ring']}\n"
+    server.stop(signal.SIGTERM)
+    assert [line.split(" ")[0] for line in server.stdout] == ["Listening", "socketlab:"]

@@ -86,9 +86,9 @@ DIGITS = b"9" * 5000
 #: name -> (wire bytes, what the answer must contain). Each of these once ended the server.
 HOSTILE_REQUESTS = {
     "value is a list": (json_frame(b'{"action": "search", "value": [1, 2]}'),
-                        'No match for "[1, 2]".'),
+                        app.NO_MATCH.format([1, 2])),
     "value is an object": (json_frame(b'{"action": "search", "value": {"a": 1}}'),
-                           "No match for \"{'a': 1}\"."),
+                           app.NO_MATCH.format({"a": 1})),
     "lone surrogate in value": (json_frame(rb'{"action": "search", "value": "\ud800"}'),
                                 "content holds text that is not Unicode"),
     "lone surrogate in action": (json_frame(rb'{"action": "\udfff", "value": "x"}'),
@@ -163,11 +163,11 @@ def test_non_finite_arrays_are_answered_with_null_stats(app_server):
 
 
 def test_an_answer_over_the_content_limit_is_an_error_not_silence(app_server):
-    # 2 MiB of latin-1 "é" is a valid request; quoted back in UTF-8 ("No match for ...") it is 4 MiB + 32 bytes.
+    # 2 MiB of latin-1 "é" is a valid request; quoted back in UTF-8 ("No match for ...") it is 4 MiB + 30 bytes.
     server = app_server()
     content = '{"action": "search", "value": "'.encode() + "é".encode("latin-1") * (2 * MiB) + b'"}'
     answer = app.describe_response(ask(server.host, server.port, json_frame(content, "latin-1")))
-    assert answer.startswith("Error: the answer cannot be sent: content-length 4194336 is over")
+    assert answer.startswith("Error: the answer cannot be sent: content-length 4194334 is over")
     assert legit_latency(server.host, server.port) < 1.0
 
 

@@ -29,7 +29,7 @@ def test_echo_programs(cli_server, host):
 
 def test_multiconn_programs(cli_server, host):
     server = cli_server("multiconn-server", host, "0")
-    result = run_cli("multiconn-client", host, str(server.port), "50", "--messages", "5")
+    result = run_cli("multiconn-client", host, str(server.port), "50", "--messages", "5", "--quiet")
     assert result.returncode == 0, result.stderr
     expected = sum(len(m) for i in range(1, 51) for m in client.multiconn_messages(i, 5))
     assert result.stdout == f"50 connections, {expected} bytes echoed, every message exact\n"
@@ -37,10 +37,10 @@ def test_multiconn_programs(cli_server, host):
 
 def test_app_programs(cli_server, host):
     server = cli_server("app-server", host, "0")
-    result = run_cli("app-client", host, str(server.port), "search", "morpheus")
-    assert (result.returncode, result.stdout) == (0, "got result: Follow the white rabbit. 🐰\n")
-    result = run_cli("app-client", host, str(server.port), "binary", "0123456789abc")
-    assert result.stdout == "got response: b'First 10 bytes of request: 0123456789'\n"
+    result = run_cli("app-client", host, str(server.port), "search", "morpheus", "--quiet")
+    assert (result.returncode, result.stdout) == (0, "Got result: Follow the white rabbit. 🐰\n")
+    result = run_cli("app-client", host, str(server.port), "binary", "0123456789abc", "-q")
+    assert result.stdout == "Got response: b'First 10 bytes of request: binary0123'\n"
     demo = run_cli("demo", host, "--port", str(server.port))
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert demo.stdout.endswith(f"(peer {host}, me {host})\n")
@@ -156,8 +156,8 @@ def test_two_hundred_concurrent_app_clients(serve, host):
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=200) as pool:
         answers = list(pool.map(one, range(200)))
-    expected = [app.SEARCH.get(q[1], 'No match for "nobody".') if q[0] == "search"
-                else repr(b"First 10 bytes of request: 0123456789") for q in queries]
+    expected = [app.SEARCH.get(q[1], app.NO_MATCH.format("nobody")) if q[0] == "search"
+                else repr(b"First 10 bytes of request: binary0123") for q in queries]
     assert answers == [expected[i % len(queries)] for i in range(200)]
 
 

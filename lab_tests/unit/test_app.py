@@ -30,13 +30,20 @@ def answer(wire: bytes, **kwargs):
         ("search", "morpheus", "Follow the white rabbit. \U0001f430"),
         ("search", "ring", "In the caves beneath the Misty Mountains. \U0001f48d"),
         ("search", "\U0001f436", "\U0001f43e Playing ball! \U0001f3d0"),
-        ("search", "neo", 'No match for "neo".'),
-        ("double", "10", 'Error: invalid action "double".'),
-        ("binary", "ABCDEFGHIJKLMNOP", repr(b"First 10 bytes of request: ABCDEFGHIJ")),
+        ("search", "neo", "No match for 'neo'."),
+        # The guide's client sends every other action as binary, ACTION + VALUE...
+        ("double", "10", repr(b"First 10 bytes of request: double10")),
+        ("binary", "ABCDEFGHIJKLMNOP", repr(b"First 10 bytes of request: binaryABCD")),
     ],
 )
 def test_the_guides_answers(action, value, expected):
     assert answer(app.make_request(action, value)) == expected
+
+
+def test_an_action_sent_as_json_gets_the_invalid_action_answer():
+    # ...and socketlab's --json-request reaches the server's invalid-action answer.
+    wire = app.make_request("double", "10", json_request=True)
+    assert answer(wire) == "Error: invalid action 'double'."
 
 
 def test_response_headers_follow_the_guide():

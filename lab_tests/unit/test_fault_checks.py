@@ -29,7 +29,7 @@ def failed(stderr: str, rc=1, elapsed=0.5, start=10.0) -> Run:
 
 
 def ok(start=20.0, elapsed=0.1, answer=RING) -> Run:
-    return Run(0, start, start + elapsed, elapsed, 0, f"got result: {answer}\n", "")
+    return Run(0, start, start + elapsed, elapsed, 0, f"Got result: {answer}\n", "")
 
 
 @pytest.mark.parametrize("exc, expected", [
@@ -38,7 +38,7 @@ def ok(start=20.0, elapsed=0.1, answer=RING) -> Run:
     (OSError(errno.EHOSTUNREACH, "No route to host"), "unreachable"),
     (OSError(errno.ENETUNREACH, "Network is unreachable"), "network-unreachable"),
     (TimeoutError(errno.ETIMEDOUT, "exchange not finished within 2 s"), "timeout"),
-    (socket.timeout("timed out"), "timeout"),  # Python's own timeout: no errno
+    (socket.timeout("timed out"), "timeout"),  # Python's own timeout: ETIMEDOUT all the same
 ], ids=lambda v: v if isinstance(v, str) else type(v).__name__)
 def test_the_package_lines_are_the_lines_the_checks_expect(exc, expected):
     line = f"socketlab: {classify(exc).line(TARGET)}\n"
@@ -52,9 +52,9 @@ def test_the_package_lines_are_the_lines_the_checks_expect(exc, expected):
     (failed(f"socketlab: connection refused {TARGET}\n"), "errno name"),
     (failed("socketlab: protocol error: server closed the connection without a response\n"), "errno name"),
     (failed("", rc=1), "one stderr line"),
-    (failed(f"socketlab: timed out {TARGET}\n", rc="hung"), "exit 1"),
-    (failed(f"socketlab: timed out {TARGET}\n", rc=124), "exit 1"),
-    (failed(f"socketlab: timed out {TARGET}\n", rc=2), "exit 1"),
+    (failed(f"socketlab: timed out (ETIMEDOUT) {TARGET}\n", rc="hung"), "exit 1"),
+    (failed(f"socketlab: timed out (ETIMEDOUT) {TARGET}\n", rc=124), "exit 1"),
+    (failed(f"socketlab: timed out (ETIMEDOUT) {TARGET}\n", rc=2), "exit 1"),
 ], ids=["traceback", "two-lines", "no-errno", "not-the-guide", "silent", "hung", "killed", "usage-status"])
 def test_outcome_rejects_a_bad_failure(run, why):
     with pytest.raises(AssertionError, match=why):
@@ -67,7 +67,7 @@ def test_check_runs_rejects_what_a_fault_must_not_cause():
     with pytest.raises(AssertionError, match="not what this fault causes"):
         check_runs([failed(line)], 2.0, {"timeout"})
     with pytest.raises(AssertionError, match="over its --timeout"):  # the deadline check
-        check_runs([failed(f"socketlab: timed out {TARGET}\n", elapsed=2.0 + SLACK + 0.01)], 2.0, {"timeout"})
+        check_runs([failed(f"socketlab: timed out (ETIMEDOUT) {TARGET}\n", elapsed=2.0 + SLACK + 0.01)], 2.0, {"timeout"})
     with pytest.raises(AssertionError, match="over its --timeout"):  # a slow success too
         check_runs([ok(elapsed=2.0 + SLACK + 0.01)], 2.0, {"timeout"})
     with pytest.raises(AssertionError, match="wrong answer"):
@@ -75,7 +75,7 @@ def test_check_runs_rejects_what_a_fault_must_not_cause():
 
 
 def test_resumed_needs_a_fault_seen_and_service_back():
-    line = f"socketlab: timed out {TARGET}\n"
+    line = f"socketlab: timed out (ETIMEDOUT) {TARGET}\n"
     figures = resumed([ok(start=1.0), failed(line, start=10.0), ok(start=12.0)], fault_at=9.0)
     assert figures["failed_runs"] == 1 and figures["resumed_s"] == pytest.approx(3.1)
     assert figures["lines"] == {"timeout": line.strip()}

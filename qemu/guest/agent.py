@@ -21,8 +21,10 @@ import sys
 import threading
 import time
 
+from socketlab.cli import ready_port
+
 PORT_NAME = "org.socketlab.exec"
-APP_SERVER = [sys.executable, "-m", "socketlab", "app-server", "::", "65432", "-v"]
+APP_SERVER = [sys.executable, "-m", "socketlab", "app-server", "::", "65432"]
 READY_LINE = "socketlab-guest: ready"
 MAX_LINE = 1 << 20  # a request larger than this is a protocol error, not a memory blow-up
 
@@ -57,13 +59,13 @@ def find_port(name, timeout=10.0):
 
 
 def start_app_server():
-    """Start the app server and return once it prints ``listening on`` (or has died)."""
+    """Start the app server and return once it prints its ready line (or has died)."""
     if os.environ.get("SOCKETLAB_APP_SERVER", "1") == "0":
         log("app-server disabled (SOCKETLAB_APP_SERVER=0)")
         return None
     proc = subprocess.Popen(APP_SERVER, stdout=subprocess.PIPE, stderr=None, text=True, bufsize=1)
     line = proc.stdout.readline()
-    if not line.startswith("listening on"):
+    if ready_port(line) is None:
         log("app-server did not start (exit status %s, said %r)" % (proc.poll(), line))
         return proc
     log("app-server: " + line.strip())

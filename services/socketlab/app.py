@@ -3,10 +3,11 @@
 Wire-compatible with the guide's reference ``app-server.py`` / ``app-client.py``:
 
 * ``text/json`` ``{"action": "search", "value": V}`` answers ``{"result": ...}`` from
-  :data:`SEARCH`, or ``No match for "V".``; any other action answers
-  ``Error: invalid action "A".``
+  :data:`SEARCH`, or :data:`NO_MATCH` (``No match for 'V'.``); any other action answers
+  :data:`INVALID_ACTION` (``Error: invalid action 'A'.``), in the current reference's words;
 * any other binary content is answered with ``b"First 10 bytes of request: " + content[:10]``
-  as ``binary/custom-server-binary-type``;
+  as ``binary/custom-server-binary-type`` (the guide's client sends every action but
+  ``search`` that way: ``action + value`` in UTF-8);
 * (socketlab's addition) a ``binary/x-socketlab-array`` request is answered with the same
   values packed in the client's declared byte order, and their statistics in the ``x-stats``
   header field.
@@ -34,12 +35,19 @@ from socketlab.protocol import (
 
 __all__ = [
     "SEARCH",
+    "NO_MATCH",
+    "INVALID_ACTION",
+    "BINARY_ANSWER_PREFIX",
+    "binary_answer",
     "BINARY_REQUEST_TYPE",
     "BINARY_RESPONSE_TYPE",
     "respond",
     "error_response",
     "make_request",
     "describe_response",
+    "received_line",
+    "shown",
+    "Narrate",
     "parse_numbers",
     "ArrayDecoder",
 ]
@@ -49,6 +57,11 @@ SEARCH = {
     "ring": "In the caves beneath the Misty Mountains. \U0001f48d",
     "\U0001f436": "\U0001f43e Playing ball! \U0001f3d0",
 }
+#: The guide's answers when nothing matches (the current reference's words; an older revision
+#: of the guide used double quotes).
+NO_MATCH = "No match for '{}'."
+INVALID_ACTION = "Error: invalid action '{}'."
+BINARY_ANSWER_PREFIX = b"First 10 bytes of request: "
 BINARY_REQUEST_TYPE = "binary/custom-client-binary-type"
 BINARY_RESPONSE_TYPE = "binary/custom-server-binary-type"
 
@@ -62,8 +75,8 @@ def _text_answer(request: Any) -> str:
     if action == "search":
         query = request.get("value")
         answer = SEARCH.get(query) if isinstance(query, str) else None  # a list is unhashable
-        return answer or f'No match for "{query}".'
-    return f'Error: invalid action "{action}".'
+        return answer or NO_MATCH.format(query)
+    return INVALID_ACTION.format(action)
 
 
 def respond(request: Message, *, array_decoder: ArrayDecoder = arrays.decode_array) -> bytes:
@@ -99,11 +112,16 @@ def _answer(request: Message, array_decoder: ArrayDecoder) -> bytes:
             extra={"x-stats": arrays.array_stats(values)},
         )
     return encode_message(
-        b"First 10 bytes of request: " + request.content[:10],
+        binary_answer(request.content),
         content_type=BINARY_RESPONSE_TYPE,
         content_encoding="binary",
         byteorder=sys.byteorder,
     )
+
+
+def binary_answer(content: bytes) -> bytes:
+    """The content of the guide's answer to binary ``content``."""
+    return BINARY_ANSWER_PREFIX + content[:10]
 
 
 def parse_numbers(text: str, dtype: str) -> list[int | float]:
@@ -117,22 +135,23 @@ def parse_numbers(text: str, dtype: str) -> list[int | float]:
 
 
 def make_request(
-    action: str, value: str, *, dtype: str = "int32", byteorder: str = sys.byteorder
+    action: str,
+    value: str,
+    *,
+    dtype: str = "int32",
+    byteorder: str = sys.byteorder,
+    json_request: bool = False,
 ) -> bytes:
-    """The wire bytes of the app client's request.
+    """The wire bytes of the app client's request, as the guide's client makes them.
 
-    ``search`` and any other action but ``binary`` and ``stats`` go as ``text/json`` (so the
-    server's invalid-action answer can be seen); ``binary`` sends VALUE's UTF-8 bytes as
-    binary content, as the guide's client does; ``stats`` sends VALUE (comma-separated
-    numbers) as a numeric array of ``dtype`` packed in ``byteorder``.
+    ``search`` goes as ``text/json`` ``{"action": "search", "value": VALUE}``; any other action
+    as ``binary/custom-client-binary-type`` with ``(action + value)`` in UTF-8. socketlab's
+    additions: ``stats`` sends VALUE (comma-separated numbers) as a numeric array of ``dtype``
+    packed in ``byteorder``; ``json_request`` sends any action as ``text/json``, so the
+    server's invalid-action answer can be seen.
     """
-    if action == "binary":
-        return encode_message(
-            value.encode("utf-8"),
-            content_type=BINARY_REQUEST_TYPE,
-            content_encoding="binary",
-            byteorder=sys.byteorder,
-        )
+    if action == "search" or json_request:
+        return json_message({"action": action, "value": value}, byteorder=sys.byteorder)
     if action == "stats":
         return encode_message(
             arrays.encode_array(parse_numbers(value, dtype), dtype, byteorder),
@@ -140,7 +159,34 @@ def make_request(
             content_encoding="binary",
             byteorder=byteorder,
         )
-    return json_message({"action": action, "value": value}, byteorder=sys.byteorder)
+    try:
+        content = (action + value).encode("utf-8")
+    except UnicodeEncodeError as exc:  # an argument that was not valid text to begin with
+        raise LocalProtocolError(f"cannot send {exc.object!r} as UTF-8: {exc.reason}") from None
+    return encode_message(
+        content,
+        content_type=BINARY_REQUEST_TYPE,
+        content_encoding="binary",
+        byteorder=sys.byteorder,
+    )
+
+
+#: Where the guide's running commentary goes (``print``; None: quiet).
+Narrate = Callable[[str], None] | None
+
+
+def shown(data: bytes, limit: int = 512) -> str:
+    """``repr(data)`` as the guide prints it, cut after ``limit`` bytes on a long message."""
+    if len(data) <= limit:
+        return repr(data)
+    return f"{data[:limit]!r}... ({len(data)} bytes)"
+
+
+def received_line(message: Message, what: str, peer: Any) -> str:
+    """The guide's line for a message received (``what``: "request" or "response")."""
+    if message.content_type == "text/json":
+        return f"Received {what} {message.json()!r} from {peer}"
+    return f"Received {message.content_type} {what} from {peer}"
 
 
 def describe_response(response: Message) -> Any:

@@ -21,10 +21,15 @@ import socket
 import time
 from dataclasses import dataclass
 
+from socketlab.app import Narrate, received_line, shown
 from socketlab.errors import bad_host_name, classify, getaddrinfo
 from socketlab.protocol import NEED_DATA, Message, MessageDecoder, RemoteProtocolError
 
 __all__ = ["ExchangeError", "connect", "echo", "multiconn", "request", "probe", "Reply"]
+
+
+def _silent(line: str) -> None:
+    pass
 
 
 class ExchangeError(Exception):
@@ -57,9 +62,12 @@ class Deadline:
 
 
 def connect(host: str, port: int, *, timeout: float) -> socket.socket:
-    """A connected socket, or the OS's exception (ConnectionRefusedError, TimeoutError, ...)."""
+    """A connected socket, or the OS's exception (ConnectionRefusedError, TimeoutError, ...).
+
+    ``""`` is this host, as in the guide's client (``connect(("", port))``: INADDR_ANY).
+    """
     try:
-        return socket.create_connection((host, port), timeout=timeout)
+        return socket.create_connection((host or "0.0.0.0", port), timeout=timeout)
     except UnicodeError:
         raise bad_host_name(host) from None
 
@@ -94,30 +102,41 @@ def multiconn_messages(connid: int, count: int = 2) -> list[bytes]:
 class _Conn:
     connid: int
     sock: socket.socket
+    pending: list[bytes]  # messages not yet started, sent one at a time as the guide does
     outgoing: bytes
     expected: bytes
     received: bytearray
 
 
 def multiconn(
-    host: str, port: int, num_conns: int, *, messages_per_conn: int = 2, timeout: float = 10.0
+    host: str,
+    port: int,
+    num_conns: int,
+    *,
+    messages_per_conn: int = 2,
+    timeout: float = 10.0,
+    narrate: Narrate = None,
 ) -> dict[int, bytes]:
     """Run ``num_conns`` connections at once; return ``{connid: bytes echoed}``.
 
     Raises :class:`ExchangeError` if any connection gets back anything but its own bytes, and
     the connect error or TimeoutError if the exchange does not finish within ``timeout``.
+    ``narrate`` gets the guide's lines (``Starting connection 1 to ...``, ``Sending ...``,
+    ``Received ...``, ``Closing connection 1``).
     """
-    address = getaddrinfo(host, port)[0]
+    say = narrate or _silent
+    address = getaddrinfo(host or "0.0.0.0", port)[0]
     family, _, _, _, sockaddr = address
     sel = selectors.DefaultSelector()
     results: dict[int, bytes] = {}
     try:
         for connid in range(1, num_conns + 1):
+            say(f"Starting connection {connid} to {(host, port)}")
             sock = socket.socket(family, socket.SOCK_STREAM)
             sock.setblocking(False)
             sock.connect_ex(sockaddr)
-            expected = b"".join(multiconn_messages(connid, messages_per_conn))
-            conn = _Conn(connid, sock, expected, expected, bytearray())
+            messages = multiconn_messages(connid, messages_per_conn)
+            conn = _Conn(connid, sock, messages, b"", b"".join(messages), bytearray())
             sel.register(sock, selectors.EVENT_READ | selectors.EVENT_WRITE, conn)
         deadline = time.monotonic() + timeout
         while len(results) < num_conns:
@@ -132,12 +151,17 @@ def multiconn(
                     error = conn.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
                     if error:
                         raise OSError(error, os.strerror(error))
+                    if not conn.outgoing and conn.pending:
+                        conn.outgoing = conn.pending.pop(0)
+                    say(f"Sending {conn.outgoing!r} to connection {conn.connid}")
                     sent = conn.sock.send(conn.outgoing)
                     conn.outgoing = conn.outgoing[sent:]
-                    if not conn.outgoing:
+                    if not conn.outgoing and not conn.pending:
                         sel.modify(conn.sock, selectors.EVENT_READ, conn)
                 if mask & selectors.EVENT_READ:
                     chunk = conn.sock.recv(65536)
+                    if chunk:
+                        say(f"Received {chunk!r} from connection {conn.connid}")
                     conn.received += chunk
                     if not conn.expected.startswith(conn.received):
                         raise ExchangeError(
@@ -151,6 +175,7 @@ def multiconn(
                                 f"of {len(conn.expected)} bytes"
                             )
                         results[conn.connid] = bytes(conn.received)
+                        say(f"Closing connection {conn.connid}")
                         sel.unregister(conn.sock)
                         conn.sock.close()
         return results
@@ -167,11 +192,21 @@ class Reply:
     peer: tuple
 
 
-def request(host: str, port: int, wire: bytes, *, timeout: float = 10.0) -> Reply:
-    """Send one encoded request, read one response (the guide: one request per connection)."""
+def request(
+    host: str, port: int, wire: bytes, *, timeout: float = 10.0, narrate: Narrate = None
+) -> Reply:
+    """Send one encoded request, read one response (the guide: one request per connection).
+
+    ``narrate`` gets the guide's lines up to ``Received response ... from ...``; the caller
+    prints the result and ``Closing connection to ...``, in the guide's order.
+    """
+    say = narrate or _silent
+    address = (host, port)
+    say(f"Starting connection to {address}")
     deadline = Deadline(timeout)
     with connect(host, port, timeout=deadline.remaining()) as sock:
         local, peer = sock.getsockname()[:2], sock.getpeername()[:2]
+        say(f"Sending {shown(wire)} to {address}")
         deadline.sendall(sock, wire)
         decoder = MessageDecoder()
         while True:
@@ -179,6 +214,8 @@ def request(host: str, port: int, wire: bytes, *, timeout: float = 10.0) -> Repl
             decoder.receive_data(data)
             response = decoder.next_message()
             if response is not NEED_DATA:
+                if narrate is not None:
+                    narrate(received_line(response, "response", address))
                 return Reply(response, local, peer)
             if not data:
                 raise RemoteProtocolError("server closed the connection without a response")

@@ -61,8 +61,8 @@ def classify(exc: BaseException) -> Failure:
     if isinstance(exc, OSError):
         code = exc.errno
         if code is None and isinstance(exc, TimeoutError):
-            # Python's own socket timeout: the OS gave no errno, the guide calls it ETIMEDOUT.
-            return Failure("timeout", "timed out", None, kind, str(exc) or "timed out")
+            # Python's own socket timeout carries no errno; the guide's table calls it ETIMEDOUT.
+            return Failure("timeout", "timed out", "ETIMEDOUT", kind, str(exc) or "timed out")
         if code in _TABLE:
             name, words, outcome = _TABLE[code]
             return Failure(outcome, words, name, kind, exc.strerror or str(exc))

@@ -35,6 +35,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from socketlab import app, arrays
+from socketlab.app import Narrate, shown
 from socketlab.errors import getaddrinfo
 from socketlab.protocol import NEED_DATA, MessageDecoder, ProtocolError, RemoteProtocolError
 
@@ -114,22 +115,41 @@ class Handler(Protocol):
 
     def eof_received(self) -> bytes: ...
 
+    def connection_lost(self) -> None:
+        """The loop has closed the connection (for whatever reason); called once."""
+
 
 class EchoHandler:
-    """Send back every byte; close after the peer has closed its side and all is flushed."""
+    """Send back every byte; close after the peer has closed its side and all is flushed.
 
-    __slots__ = ("finished",)
+    With ``narrate``, the guide's lines: the multi-connection server's ``Accepted connection
+    from ...``, ``Echoing ... to ...`` and ``Closing connection to ...``, or with
+    ``program="echo"`` the echo server's one line, ``Connected by ...``.
+    """
+
+    __slots__ = ("peer", "finished", "_narrate")
     buffered = 0  # every byte is answered at once: there is never a partial request
 
-    def __init__(self, peer=None) -> None:
+    def __init__(self, peer=None, *, narrate: Narrate = None, program: str = "multiconn") -> None:
+        self.peer = peer
         self.finished = False
+        self._narrate = narrate if program == "multiconn" else None
+        if narrate is not None:
+            narrate(f"Connected by {peer}" if program == "echo"
+                    else f"Accepted connection from {peer}")
 
     def data_received(self, data: bytes) -> bytes:
+        if self._narrate is not None:
+            self._narrate(f"Echoing {shown(data)} to {self.peer}")
         return data
 
     def eof_received(self) -> bytes:
         self.finished = True
         return b""
+
+    def connection_lost(self) -> None:
+        if self._narrate is not None:
+            self._narrate(f"Closing connection to {self.peer}")
 
 
 class AppHandler:
@@ -140,13 +160,22 @@ class AppHandler:
     connection is closed after the answer.
     """
 
-    __slots__ = ("peer", "finished", "_decoder", "_array_decoder")
+    __slots__ = ("peer", "finished", "_decoder", "_array_decoder", "_narrate")
 
-    def __init__(self, peer, *, array_decoder: app.ArrayDecoder = arrays.decode_array) -> None:
+    def __init__(
+        self,
+        peer,
+        *,
+        array_decoder: app.ArrayDecoder = arrays.decode_array,
+        narrate: Narrate = None,
+    ) -> None:
         self.peer = peer
         self.finished = False
         self._decoder = MessageDecoder()
         self._array_decoder = array_decoder
+        self._narrate = narrate
+        if narrate is not None:
+            narrate(f"Accepted connection from {peer}")
 
     @property
     def buffered(self) -> int:
@@ -172,13 +201,21 @@ class AppHandler:
                     format_address(self.peer), request.byteorder, request.content_type,
                     len(request.content),
                 )
+            if self._narrate is not None:
+                self._narrate(app.received_line(request, "request", self.peer))
             answer = app.respond(request, array_decoder=self._array_decoder)
         except RemoteProtocolError as exc:
             log.warning("%s bad request: %s; answering with an error and closing",
                         format_address(self.peer), exc)
             answer = app.error_response(f"bad request: {exc}")
         self.finished = True
+        if self._narrate is not None:
+            self._narrate(f"Sending {shown(answer)} to {self.peer}")
         return answer
+
+    def connection_lost(self) -> None:
+        if self._narrate is not None:
+            self._narrate(f"Closing connection to {self.peer}")
 
 
 class _Connection:
@@ -499,6 +536,10 @@ class Server:
         self._requests.pop(conn, None)
         self._lingering.pop(conn, None)
         conn.sock.close()
+        try:
+            conn.handler.connection_lost()
+        except Exception:
+            log.exception("%s handler failed while closing", format_address(conn.peer))
         if not self._accepting and not self._stopping:
             self._set_accepting(True)
 
