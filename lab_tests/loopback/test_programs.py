@@ -199,3 +199,15 @@ def test_over_limit_request_is_refused_without_reading_it(serve, caplog):
         sock.sendall(struct.pack(">H", len(raw)) + raw)  # declares 1 GB, sends none of it
         assert "content-length 1000000000 is over the limit" in read_error_answer(sock)
     assert any("content-length 1000000000 is over the limit" in r.message for r in caplog.records)
+
+
+def test_hosts_as_a_reader_writes_them(cli_server):
+    """``""`` is this host for a client, as in the guide; ``[::1]`` is an IPv6 literal."""
+    server = cli_server("echo-server", "", "0", "--quiet")  # "" = every IPv4 address
+    result = run_cli("echo-client", "", str(server.port))
+    assert (result.returncode, result.stdout) == (0, "Received b'Hello, world'\n"), result
+    v6 = cli_server("app-server", "[::1]", "0", "--quiet")
+    result = run_cli("app-client", "[::1]", str(v6.port), "search", "ring", "--quiet")
+    assert result.stdout == f"Got result: {app.SEARCH['ring']}\n", result
+    refused = run_cli("app-client", "", "1", "search", "x")
+    assert refused.stderr == "socketlab: connection refused (ECONNREFUSED) talking to '' port 1\n"
