@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PYTEST_ARGS ?=
 
-.PHONY: help setup venv build up down test check bench
+.PHONY: help setup venv build up down test check fuzz bench
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -36,6 +36,12 @@ test: build venv  ## every tier: unit, loopback, lab, guest (the CI command)
 	mkdir -p artifacts
 	SOCKETLAB_REQUIRE_LAB=1 SOCKETLAB_LAB_BUILD=0 $(VENV)/bin/pytest \
 		--junitxml=artifacts/junit.xml $(PYTEST_ARGS)
+
+FUZZ_TIME ?= 600
+fuzz: venv  ## the atheris fuzzer for FUZZ_TIME seconds (default 600), niced; finds in artifacts/fuzz/
+	mkdir -p artifacts/fuzz/corpus
+	nice -n 19 $(VENV)/bin/python lab_tests/fuzz/fuzz_protocol.py -max_total_time=$(FUZZ_TIME) \
+		-print_final_stats=1 -artifact_prefix=artifacts/fuzz/ artifacts/fuzz/corpus lab_tests/fuzz/corpus
 
 bench: build venv  ## print the app-server and guest-boot benchmarks
 	$(VENV)/bin/python benchmarks/app_server.py

@@ -187,6 +187,8 @@ def test_name_not_resolved_is_one_clear_line(name):
          "cannot read '1,two' as int16 values"),
         (["app-client", "127.0.0.1", "1", "stats", "70000", "--dtype", "int16"],
          "cannot pack [70000] as int16"),
+        (["app-client", "127.0.0.1", "1", "stats", "1e300", "--dtype", "float32"],
+         "cannot pack [1e+300] as float32"),
     ],
 )
 def test_usage_errors_exit_2_with_one_clear_line(argv, message):

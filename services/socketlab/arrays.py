@@ -56,7 +56,7 @@ def encode_array(values: Sequence[int | float], dtype: str, byteorder: str) -> b
         raise LocalProtocolError(f"byteorder must be one of {sorted(_PREFIX)!r}, got {byteorder!r}")
     try:
         return struct.pack(f"{_PREFIX[byteorder]}{len(values)}{DTYPES[dtype]}", *values)
-    except struct.error as exc:
+    except (struct.error, OverflowError) as exc:  # OverflowError: a float past float32
         raise LocalProtocolError(f"cannot pack {list(values)!r} as {dtype}: {exc}") from None
 
 
