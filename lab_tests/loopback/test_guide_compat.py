@@ -14,7 +14,7 @@ import threading
 
 import pytest
 
-from socketlab import app, client
+from socketlab import app, cli, client
 from socketlab.protocol import MessageDecoder
 
 from .support import run_cli, wait_for
@@ -67,7 +67,13 @@ def guide_client(host, port, action, value):
         return guide_read(sock)
 
 
-def guide_server_once(listener):
+#: The guide's answers when nothing matches: the current revision, and an older one.
+REVISIONS = {"current": ("No match for '{}'.", "Error: invalid action '{}'."),
+             "older": ('No match for "{}".', 'Error: invalid action "{}".')}
+
+
+def guide_server_once(listener, revision="current"):
+    no_match, invalid_action = REVISIONS[revision]
     conn, _ = listener.accept()
     with conn:
         header, request = guide_read(conn)
@@ -75,10 +81,10 @@ def guide_server_once(listener):
             action = request.get("action")
             if action == "search":
                 query = request.get("value")
-                answer = app.SEARCH.get(query) or f"No match for '{query}'."
+                answer = app.SEARCH.get(query) or no_match.format(query)
                 content = {"result": answer}
             else:
-                content = {"result": f"Error: invalid action '{action}'."}
+                content = {"result": invalid_action.format(action)}
             response = guide_message(json.dumps(content, ensure_ascii=False).encode("utf-8"),
                                      "text/json", "utf-8")
         else:
@@ -119,6 +125,60 @@ def test_socketlab_client_against_guides_server(host, action, value, json_reques
         reply = client.request(host, listener.getsockname()[1], wire)
         thread.join(10)
     assert app.describe_response(reply.response) == expected
+
+
+@pytest.mark.parametrize("revision", list(REVISIONS))
+def test_demo_passes_against_the_guides_own_server(revision):
+    """Pointed at the guide's server (either revision of its answers), the demo passes, and
+    says the guide's server has no array type (socketlab's extension) instead of failing."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.settimeout(10)
+        cases = sum(1 for _ in cli.demo_cases())
+
+        def serve_all():
+            for _ in range(cases):
+                guide_server_once(listener, revision)
+
+        thread = threading.Thread(target=serve_all, daemon=True)
+        thread.start()
+        result = run_cli("demo", "127.0.0.1", "--port", str(listener.getsockname()[1]))
+        thread.join(10)
+    assert result.returncode == 0, result.stdout + result.stderr
+    arrays_cases = sum(1 for case in cli.demo_cases() if case[1] == "stats")
+    assert result.stdout.splitlines()[-1] == (
+        f"demo: all {cases - arrays_cases} answers correct; {arrays_cases} array requests "
+        f"answered as the guide's own server does (socketlab's array type is an extension)")
+    assert "BAD" not in result.stdout
+
+
+def test_demo_still_fails_on_a_wrong_answer():
+    """The negative control: a server whose search answers are wrong fails the demo."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.settimeout(10)
+
+        def wrong_once():
+            conn, _ = listener.accept()
+            with conn:
+                guide_read(conn)
+                conn.sendall(guide_message(json.dumps({"result": "wrong"}).encode(),
+                                           "text/json", "utf-8"))
+
+        def serve_all():
+            for _ in range(sum(1 for _ in cli.demo_cases())):
+                try:
+                    wrong_once()
+                except OSError:
+                    return
+
+        thread = threading.Thread(target=serve_all, daemon=True)
+        thread.start()
+        result = run_cli("demo", "127.0.0.1", "--port", str(listener.getsockname()[1]))
+    assert result.returncode == 1
+    assert "BAD" in result.stdout and "answers wrong" in result.stderr
 
 
 # -- the guide's running commentary, line by line --------------------------------------------------
