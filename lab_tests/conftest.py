@@ -226,6 +226,25 @@ def lab(request):
             compose.stop()
 
 
+#: The tiers (pytest markers, registered in pyproject.toml): a test's folder is its tier.
+TIERS = ("unit", "loopback", "lab", "guest", "fuzz")
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects anything
+def pytest_collection_modifyitems(config, items):
+    """Mark every test with its folder's tier, unless it names a tier itself (a guest-booting
+    test kept beside the lab's). A test outside the tier folders is an error, so a new file
+    can never fall silently out of ``make check`` or ``make test``."""
+    for item in items:
+        if any(item.get_closest_marker(tier) for tier in TIERS):
+            continue
+        folder = item.path.relative_to(REPO / "lab_tests").parts[0]
+        if folder not in TIERS:
+            raise pytest.UsageError(f"{item.nodeid}: a test must live in one of the tier "
+                                    f"folders lab_tests/{{{','.join(TIERS)}}}")
+        item.add_marker(getattr(pytest.mark, folder))
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item, call):
     report = yield

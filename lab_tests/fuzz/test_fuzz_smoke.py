@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.fuzz
 
 HERE = Path(__file__).resolve().parent
 FUZZ_SMOKE_SECONDS = 40

@@ -23,7 +23,6 @@ import struct
 
 import pytest
 
-pytestmark = pytest.mark.guest
 
 SERVER_V4, SERVER_V6 = "198.18.1.10", "2001:db8:1::10"
 GUEST_V4, GUEST_V6 = "198.18.3.2", "2001:db8:3::2"

@@ -17,12 +17,9 @@ from __future__ import annotations
 import json
 import time
 
-import pytest
-
 from lab_tests.clientloop import ClientLoop
 from lab_tests.faults import RING, app_client, check_runs, report, resumed, successes
 
-pytestmark = pytest.mark.guest
 
 GUEST_V4 = "198.18.3.2"
 

@@ -6,7 +6,6 @@ import pytest
 
 from lab_tests.lab import binding_matrix as bm
 
-pytestmark = pytest.mark.lab
 
 SOURCE = {  # the address a connection from each position leaves from (no NAT anywhere)
     ("server", "127.0.0.1"): "127.0.0.1",

@@ -10,7 +10,6 @@ import json
 
 import pytest
 
-pytestmark = pytest.mark.lab
 
 VALUES = [1, 2, -3, 70000]
 

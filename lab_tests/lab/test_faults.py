@@ -42,7 +42,6 @@ from lab_tests.clientloop import ClientLoop, Run
 from lab_tests.faults import (PORT, SERVER, SLACK, app_client, check_runs, outcome, report, resumed,
                              successes, within_deadline)
 
-pytestmark = pytest.mark.lab
 
 REPO = Path(__file__).resolve().parents[2]
 LOAD_DRIVER = REPO / "benchmarks" / "impaired_load.py"

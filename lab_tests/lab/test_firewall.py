@@ -9,7 +9,6 @@ import json
 
 import pytest
 
-pytestmark = pytest.mark.lab
 
 SERVER = {"IPv4": "198.18.1.10", "IPv6": "2001:db8:1::10"}
 TIMEOUT = 2.0

@@ -10,7 +10,6 @@ import json
 
 import pytest
 
-pytestmark = pytest.mark.lab
 
 SERVER = {"IPv4": "198.18.1.10", "IPv6": "2001:db8:1::10"}
 BIG = ",".join(str(i * 7919 - 1_000_000) for i in range(3000))  # 3000 int64: 24 kB each way

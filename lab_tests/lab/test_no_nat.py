@@ -5,7 +5,6 @@ import re
 
 import pytest
 
-pytestmark = pytest.mark.lab
 
 
 @pytest.mark.parametrize(("server", "client_addr", "logged"), [

@@ -8,7 +8,6 @@ import re
 
 import pytest
 
-pytestmark = pytest.mark.lab
 
 SERVER_V4, SERVER_V6 = "198.18.1.10", "2001:db8:1::10"
 FILL_PORT = 65438  # inside the router's accepted range, unused by the address plan's services

@@ -19,7 +19,6 @@ from socketlab.server import create_listener
 
 from .support import reset, run_cli, wait_for
 
-pytestmark = pytest.mark.loopback
 
 
 def free_port(host="127.0.0.1"):

@@ -19,7 +19,6 @@ from socketlab.protocol import MessageDecoder
 
 from .support import run_cli, wait_for
 
-pytestmark = pytest.mark.loopback
 
 REQUIRED = ("byteorder", "content-length", "content-type", "content-encoding")
 

@@ -21,7 +21,6 @@ from socketlab.protocol import NEED_DATA, MessageDecoder, encode_message
 
 from .support import read_answer, reset, run_cli, wait_for
 
-pytestmark = pytest.mark.loopback
 
 MiB = 1024 * 1024
 

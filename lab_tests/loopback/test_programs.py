@@ -14,7 +14,6 @@ import pytest
 from socketlab import app, client
 from .support import read_error_answer, reset, run_cli, wait_for
 
-pytestmark = pytest.mark.loopback
 
 
 # -- the programs, through the command line ----------------------------------------------------

@@ -7,7 +7,6 @@ import pytest
 from socketlab import app, arrays
 from socketlab.protocol import NEED_DATA, LocalProtocolError, MessageDecoder, RemoteProtocolError, encode_message
 
-pytestmark = pytest.mark.unit
 
 FOREIGN = "big" if sys.byteorder == "little" else "little"
 

@@ -14,7 +14,6 @@ from socketlab import arrays
 from socketlab.cli import DEMO_ARRAYS, expected_array
 from socketlab.protocol import LocalProtocolError, Message, RemoteProtocolError
 
-pytestmark = pytest.mark.unit
 
 NATIVE = sys.byteorder
 FOREIGN = "big" if NATIVE == "little" else "little"

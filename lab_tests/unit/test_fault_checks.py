@@ -19,7 +19,6 @@ from lab_tests.clientloop import Run
 from lab_tests.faults import RING, SLACK, check_runs, outcome, resumed
 from socketlab.errors import classify
 
-pytestmark = pytest.mark.unit
 
 TARGET = "talking to 198.18.1.10 port 65432"
 

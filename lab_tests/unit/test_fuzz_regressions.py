@@ -20,7 +20,6 @@ from lab_tests.fuzz import contract, frames
 from socketlab import app, arrays
 from socketlab.protocol import RemoteProtocolError, encode_message
 
-pytestmark = pytest.mark.unit
 
 FUZZ = Path(__file__).resolve().parent.parent / "fuzz"
 CRASHERS = sorted((FUZZ / "crashers").iterdir())

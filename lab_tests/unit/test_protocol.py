@@ -18,7 +18,6 @@ from socketlab.protocol import (
     json_message,
 )
 
-pytestmark = pytest.mark.unit
 
 
 def decode_all(data: bytes, chunks) -> list[Message]:

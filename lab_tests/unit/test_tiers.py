@@ -1,0 +1,39 @@
+"""The tiers organise themselves: a test's folder is its tier, and a test outside the tier
+folders stops the run instead of falling silently out of ``make check``."""
+
+from pathlib import Path
+
+import pytest
+
+from lab_tests import conftest
+
+
+class Item:
+    """The little of a pytest item the hook reads."""
+
+    def __init__(self, path: Path, marks=()):
+        self.path, self.nodeid, self.marks = path, str(path), list(marks)
+
+    def get_closest_marker(self, name):
+        return next((m for m in self.marks if m == name), None)
+
+    def add_marker(self, mark):
+        self.marks.append(mark.name)
+
+
+def test_a_test_gets_its_folders_tier():
+    item = Item(conftest.REPO / "lab_tests" / "loopback" / "test_new.py")
+    conftest.pytest_collection_modifyitems(None, [item])
+    assert item.marks == ["loopback"]
+
+
+def test_a_tier_named_by_the_test_wins():
+    item = Item(conftest.REPO / "lab_tests" / "lab" / "test_hardening.py", marks=["guest"])
+    conftest.pytest_collection_modifyitems(None, [item])
+    assert item.marks == ["guest"]
+
+
+def test_a_test_outside_the_tier_folders_is_an_error():
+    item = Item(conftest.REPO / "lab_tests" / "test_stray.py")
+    with pytest.raises(pytest.UsageError, match="must live in one of the tier folders"):
+        conftest.pytest_collection_modifyitems(None, [item])
