@@ -23,6 +23,8 @@ import struct
 
 import pytest
 
+from socketlab import arrays, demo
+
 
 SERVER_V4, SERVER_V6 = "198.18.1.10", "2001:db8:1::10"
 GUEST_V4, GUEST_V6 = "198.18.3.2", "2001:db8:3::2"
@@ -41,28 +43,20 @@ REQUESTS = [
     ("binary", "binary", "\U0001f40d bytes", repr(b"First 10 bytes of request: binary\xf0\x9f\x90\x8d")),
 ]
 
-# dtype -> (struct code, values). No value's bytes read the same both ways round.
-ARRAYS = {
-    "int16": ("h", [0x0102, -2, 300, -32768, 32767]),
-    "uint16": ("H", [0x0102, 65535, 1, 0x8000]),
-    "int32": ("i", [0x01020304, -2, 70000, -(2**31), 2**31 - 1]),
-    "uint32": ("I", [0x01020304, 2**32 - 1, 1, 0x80000000]),
-    "int64": ("q", [0x0102030405060708, -2, -(2**63), 2**63 - 1]),
-    "uint64": ("Q", [0x0102030405060708, 2**64 - 1, 1]),
-    "float32": ("f", [1.5e-3, -2.0, 1.5, 65504.0]),
-    "float64": ("d", [1.5e-3, -2.0, 1.5, 1e300]),
-}
+# The values come from the oracle (socketlab.demo.ARRAYS: no value's bytes read the same both
+# ways round); the statistics are computed here, independently of socketlab.arrays.
+ARRAYS = demo.ARRAYS
 
 
 def expected_array(dtype: str) -> dict:
-    code, values = ARRAYS[dtype]
+    code, values = arrays.DTYPES[dtype], ARRAYS[dtype]
     exact = list(struct.unpack(f">{len(values)}{code}", struct.pack(f">{len(values)}{code}", *values)))
     total = math.fsum(exact) if code in "fd" else sum(exact)
     return {"values": exact, "stats": {"count": len(exact), "sum": total, "min": min(exact), "max": max(exact)}}
 
 
 def value_text(dtype: str) -> str:
-    return ",".join(map(repr, ARRAYS[dtype][1]))
+    return ",".join(map(repr, ARRAYS[dtype]))
 
 
 # -- running socketlab in each position ----------------------------------------------------------
@@ -206,7 +200,7 @@ def test_naive_server_gets_big_endian_arrays_wrong(lab, tier, dtype):
     answer = app_client(lab, tier, SERVER_V4, NAIVE_PORT, "stats", value_text(dtype), "--dtype", dtype)
     assert answer["result"]["values"] != expected_array(dtype)["values"]
     # ...and exactly wrong the way a byte swap is: each value's bytes reversed
-    code, values = ARRAYS[dtype]
+    code = arrays.DTYPES[dtype]
     swapped = [struct.unpack(f"<{code}", struct.pack(f">{code}", v))[0] for v in expected_array(dtype)["values"]]
     got = answer["result"]["values"]
     assert all(g == s or (isinstance(s, float) and math.isnan(s) and math.isnan(g)) for g, s in zip(got, swapped))

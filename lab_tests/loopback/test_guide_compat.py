@@ -14,7 +14,7 @@ import threading
 
 import pytest
 
-from socketlab import app, cli, client
+from socketlab import app, client, demo
 from socketlab.protocol import MessageDecoder
 
 from .support import run_cli, wait_for
@@ -134,7 +134,7 @@ def test_demo_passes_against_the_guides_own_server(revision):
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         listener.settimeout(10)
-        cases = sum(1 for _ in cli.demo_cases())
+        cases = sum(1 for _ in demo.cases())
 
         def serve_all():
             for _ in range(cases):
@@ -145,7 +145,7 @@ def test_demo_passes_against_the_guides_own_server(revision):
         result = run_cli("demo", "127.0.0.1", "--port", str(listener.getsockname()[1]))
         thread.join(10)
     assert result.returncode == 0, result.stdout + result.stderr
-    arrays_cases = sum(1 for case in cli.demo_cases() if case[1] == "stats")
+    arrays_cases = sum(1 for case in demo.cases() if case.action == "stats")
     assert result.stdout.splitlines()[-1] == (
         f"demo: all {cases - arrays_cases} answers correct; {arrays_cases} array requests "
         f"answered as the guide's own server does (socketlab's array type is an extension)")
@@ -167,7 +167,7 @@ def test_demo_still_fails_on_a_wrong_answer():
                                            "text/json", "utf-8"))
 
         def serve_all():
-            for _ in range(sum(1 for _ in cli.demo_cases())):
+            for _ in range(sum(1 for _ in demo.cases())):
                 try:
                     wrong_once()
                 except OSError:

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from socketlab import arrays
-from socketlab.cli import DEMO_ARRAYS, expected_array
+from socketlab.demo import expected_values
 from socketlab.protocol import LocalProtocolError, Message, RemoteProtocolError
 
 
@@ -28,13 +28,13 @@ def array_message(values, dtype, byteorder) -> Message:
 @pytest.mark.parametrize("dtype", list(arrays.DTYPES))
 @pytest.mark.parametrize("byteorder", ["little", "big", "network"])
 def test_decoder_follows_the_declared_byte_order(dtype, byteorder):
-    values = expected_array(dtype, DEMO_ARRAYS[dtype])
+    values = expected_values(dtype)
     assert arrays.decode_array(array_message(values, dtype, byteorder)) == values
 
 
 @pytest.mark.parametrize("dtype", list(arrays.DTYPES))
 def test_wire_bytes_are_the_declared_order(dtype):
-    values = expected_array(dtype, DEMO_ARRAYS[dtype])
+    values = expected_values(dtype)
     code = arrays.DTYPES[dtype]
     assert arrays.encode_array(values, dtype, "big") == struct.pack(f">{len(values)}{code}", *values)
     assert arrays.encode_array(values, dtype, "little") == struct.pack(f"<{len(values)}{code}", *values)
@@ -43,7 +43,7 @@ def test_wire_bytes_are_the_declared_order(dtype):
 
 @pytest.mark.parametrize("dtype", list(arrays.DTYPES))
 def test_negative_control_naive_decoder_is_wrong_across_byte_orders(dtype):
-    values = expected_array(dtype, DEMO_ARRAYS[dtype])
+    values = expected_values(dtype)
     # Same order as this CPU: the bug is invisible...
     assert arrays.decode_array_naive(array_message(values, dtype, NATIVE)) == values
     # ...the other order: the naive decoder gets different numbers, the real one does not.

@@ -11,16 +11,14 @@ import functools
 import json
 import logging
 import math
-import platform
 import signal
 import socket
-import struct
 import sys
 import time
 
-from socketlab import __version__, app, arrays, client, fill
+from socketlab import __version__, app, arrays, client, demo, fill
 from socketlab.errors import classify
-from socketlab.protocol import LocalProtocolError, MessageDecoder, ProtocolError
+from socketlab.protocol import LocalProtocolError, ProtocolError
 from socketlab import server as servers
 from socketlab.server import AppHandler, EchoHandler, Server, create_listener
 
@@ -265,91 +263,12 @@ def cmd_fill_client(args) -> int:
 
 # -- demo ------------------------------------------------------------------------------------
 
-#: Values whose bytes are not palindromes, so a byte-order mistake cannot hide.
-DEMO_ARRAYS = {
-    "int16": [0x0102, -2, 300, -32768, 32767],
-    "uint16": [0x0102, 65535, 1, 0x8000],
-    "int32": [0x01020304, -2, 70000, -(2**31), 2**31 - 1],
-    "uint32": [0x01020304, 2**32 - 1, 1, 0x80000000],
-    "int64": [0x0102030405060708, -2, -(2**63), 2**63 - 1],
-    "uint64": [0x0102030405060708, 2**64 - 1, 1],
-    "float32": [1.5, -0.1, 3.25e-3, 65504.0],
-    "float64": [1.5, -0.1, 3.25e-3, 1e300],
-}
-
-
-def expected_array(dtype: str, values) -> list:
-    """``values`` as ``dtype`` can hold them (float32 rounds)."""
-    code = arrays.DTYPES[dtype]
-    return list(struct.unpack(f"<{len(values)}{code}", struct.pack(f"<{len(values)}{code}", *values)))
-
-
-#: The answers of the guide's older revision (double quotes), accepted from a guide server.
-_OLD_NO_MATCH = 'No match for "{}".'
-_OLD_INVALID_ACTION = 'Error: invalid action "{}".'
-
-
-def demo_cases():
-    """(label, action, value, dtype, json_request, acceptable results) for every request kind.
-
-    The guide's requests first, made as the guide's client makes them; then socketlab's
-    additions: an action sent as JSON (the server's invalid-action answer) and the arrays.
-    """
-    for query, answer in app.SEARCH.items():
-        yield f"search {query!r}", "search", query, None, False, [answer]
-    yield ("search 'nothing'", "search", "nothing", None, False,
-           [app.NO_MATCH.format("nothing"), _OLD_NO_MATCH.format("nothing")])
-    yield ("action 'double'", "double", "10", None, False,
-           [repr(app.binary_answer(b"double10"))])
-    yield ("binary '🐍 bytes'", "binary", "🐍 bytes", None, False,
-           [repr(app.binary_answer("binary🐍 bytes".encode()))])
-    yield ("JSON action 'double'", "double", "10", None, True,
-           [app.INVALID_ACTION.format("double"), _OLD_INVALID_ACTION.format("double")])
-    for dtype, values in DEMO_ARRAYS.items():
-        expected = expected_array(dtype, values)
-        yield (f"stats {dtype}", "stats", ",".join(map(repr, values)), dtype, False,
-               [{"values": expected, "stats": arrays.array_stats(expected)}])
-
-
-def _guide_server_answer(wire: bytes, result) -> bool:
-    """True when ``result`` is how the guide's own server answers an array request: it has no
-    array type, so it answers any binary content with its first 10 bytes."""
-    decoder = MessageDecoder()
-    decoder.receive_data(wire)
-    return result == repr(app.binary_answer(decoder.next_message().content))
-
 
 def cmd_demo(args) -> int:
-    print(f"byteorder: {sys.byteorder} (this client: Python {platform.python_version()} "
-          f"on {platform.machine() or 'unknown'})")
-    print(f"server: {_shown_host(args.host)} port {args.port}")
-    wrong, skipped, total = 0, 0, 0
-    for label, action, value, dtype, json_request, acceptable in demo_cases():
-        total += 1
-        wire = app.make_request(action, value, dtype=dtype or "int32", byteorder=sys.byteorder,
-                                json_request=json_request)
-        reply = client.request(args.host, args.port, wire, timeout=args.timeout)
-        result = app.describe_response(reply.response)
-        if result in acceptable:
-            verdict = "ok "
-        elif action == "stats" and _guide_server_answer(wire, result):
-            verdict, skipped = "-- ", skipped + 1
-            result = f"{result} (the guide's server: no array type)"
-        else:
-            verdict, wrong = "BAD", wrong + 1
-        shown = result if not isinstance(result, dict) else (
-            f"sum={result['stats']['sum']!r} min={result['stats']['min']!r} "
-            f"max={result['stats']['max']!r}, {len(result['values'])} values echoed")
-        print(f"{verdict} {label:<22} -> {shown}")
-        if verdict == "BAD":
-            print(f"    expected {acceptable[0]!r}")
+    wrong, total = demo.run(args.host, args.port, timeout=args.timeout,
+                            shown_host=_shown_host(args.host))
     if wrong:
         raise Fail(f"demo: {wrong} of {total} answers wrong")
-    if skipped:
-        print(f"demo: all {total - skipped} answers correct; {skipped} array requests answered "
-              f"as the guide's own server does (socketlab's array type is an extension)")
-    else:
-        print(f"demo: all {total} answers correct (peer {reply.peer[0]}, me {reply.local[0]})")
     return 0
 
 

@@ -1,0 +1,120 @@
+"""The oracle: every request kind, and what a right answer is (``socketlab demo``).
+
+One home for the demo's requests, their expected answers and the array values, so the demo,
+the unit, lab and guest tiers agree by importing it (the guest runs the demo itself, so this
+module is standard library only, like the rest of the package).
+"""
+
+from __future__ import annotations
+
+import platform
+import struct
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
+
+from socketlab import app, arrays, client
+from socketlab.protocol import MessageDecoder
+
+__all__ = ["ARRAYS", "Case", "cases", "expected_values", "expected_result", "run"]
+
+#: dtype -> values whose bytes are not palindromes, so a byte-order mistake cannot hide.
+ARRAYS = {
+    "int16": [0x0102, -2, 300, -32768, 32767],
+    "uint16": [0x0102, 65535, 1, 0x8000],
+    "int32": [0x01020304, -2, 70000, -(2**31), 2**31 - 1],
+    "uint32": [0x01020304, 2**32 - 1, 1, 0x80000000],
+    "int64": [0x0102030405060708, -2, -(2**63), 2**63 - 1],
+    "uint64": [0x0102030405060708, 2**64 - 1, 1],
+    "float32": [1.5, -0.1, 3.25e-3, 65504.0],
+    "float64": [1.5, -0.1, 3.25e-3, 1e300],
+}
+
+#: The answers of the guide's older revision (double quotes), accepted from a guide server.
+_OLD_NO_MATCH = 'No match for "{}".'
+_OLD_INVALID_ACTION = 'Error: invalid action "{}".'
+
+
+def expected_values(dtype: str) -> list[int | float]:
+    """:data:`ARRAYS` ``[dtype]`` as the dtype holds them (float32 rounds)."""
+    values = ARRAYS[dtype]
+    code = f"<{len(values)}{arrays.DTYPES[dtype]}"
+    return list(struct.unpack(code, struct.pack(code, *values)))
+
+
+def expected_result(dtype: str) -> dict[str, Any]:
+    """What a client shows for the ``stats`` answer to :data:`ARRAYS` ``[dtype]``."""
+    values = expected_values(dtype)
+    return {"values": values, "stats": arrays.array_stats(values)}
+
+
+class Case(NamedTuple):
+    label: str
+    action: str
+    value: str
+    dtype: str | None
+    json_request: bool
+    acceptable: list[Any]  # right answers (a guide server may give the older revision's)
+
+    def request(self, byteorder: str = sys.byteorder) -> bytes:
+        return app.make_request(self.action, self.value, dtype=self.dtype or "int32",
+                                byteorder=byteorder, json_request=self.json_request)
+
+
+def cases() -> Iterator[Case]:
+    """Every request kind: the guide's, made as its client makes them, then socketlab's
+    additions (an action sent as JSON: the invalid-action answer; the arrays)."""
+    for query, answer in app.SEARCH.items():
+        yield Case(f"search {query!r}", "search", query, None, False, [answer])
+    yield Case("search 'nothing'", "search", "nothing", None, False,
+               [app.NO_MATCH.format("nothing"), _OLD_NO_MATCH.format("nothing")])
+    yield Case("action 'double'", "double", "10", None, False,
+               [repr(app.binary_answer(b"double10"))])
+    yield Case("binary '\U0001f40d bytes'", "binary", "\U0001f40d bytes", None, False,
+               [repr(app.binary_answer("binary\U0001f40d bytes".encode()))])
+    yield Case("JSON action 'double'", "double", "10", None, True,
+               [app.INVALID_ACTION.format("double"), _OLD_INVALID_ACTION.format("double")])
+    for dtype, values in ARRAYS.items():
+        yield Case(f"stats {dtype}", "stats", ",".join(map(repr, values)), dtype, False,
+                   [expected_result(dtype)])
+
+
+def _guide_server_answer(wire: bytes, result: Any) -> bool:
+    """True when ``result`` is how the guide's own server answers an array request: it has no
+    array type, so it answers any binary content with its first 10 bytes."""
+    decoder = MessageDecoder()
+    decoder.receive_data(wire)
+    return result == repr(app.binary_answer(decoder.next_message().content))
+
+
+def run(host: str, port: int, *, timeout: float, shown_host: str | None = None,
+        say: Callable[[str], None] = print) -> tuple[int, int]:
+    """Every case against an app server, one line each; returns (wrong answers, cases)."""
+    say(f"byteorder: {sys.byteorder} (this client: Python {platform.python_version()} "
+        f"on {platform.machine() or 'unknown'})")
+    say(f"server: {shown_host or host} port {port}")
+    wrong, skipped, total = 0, 0, 0
+    for case in cases():
+        total += 1
+        wire = case.request()
+        reply = client.request(host, port, wire, timeout=timeout)
+        result = app.describe_response(reply.response)
+        if result in case.acceptable:
+            verdict = "ok "
+        elif case.action == "stats" and _guide_server_answer(wire, result):
+            verdict, skipped = "-- ", skipped + 1
+            result = f"{result} (the guide's server: no array type)"
+        else:
+            verdict, wrong = "BAD", wrong + 1
+        shown = result if not isinstance(result, dict) else (
+            f"sum={result['stats']['sum']!r} min={result['stats']['min']!r} "
+            f"max={result['stats']['max']!r}, {len(result['values'])} values echoed")
+        say(f"{verdict} {case.label:<22} -> {shown}")
+        if verdict == "BAD":
+            say(f"    expected {case.acceptable[0]!r}")
+    if not wrong and skipped:
+        say(f"demo: all {total - skipped} answers correct; {skipped} array requests answered "
+            f"as the guide's own server does (socketlab's array type is an extension)")
+    elif not wrong:
+        say(f"demo: all {total} answers correct (peer {reply.peer[0]}, me {reply.local[0]})")
+    return wrong, total
