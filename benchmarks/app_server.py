@@ -5,8 +5,8 @@
 The guide's semantics: one request per connection (connect, send, read the answer, close).
 The load comes from loadgen.c (C + epoll, built here with gcc) so the client side is not the
 limit. On 2+ cores the server is pinned to CPU 0 and the load generator to CPU 1. The asyncio
-baseline serves the same protocol with asyncio streams and the same socketlab.app.respond, so
-the comparison is of the I/O layers. Then it holds --idle idle connections open against
+baseline runs the same sans-I/O handler (socketlab.handlers.AppHandler) under asyncio's
+transports, so the comparison is of the I/O layers. Then it holds --idle idle connections open against
 socketlab and measures again. Prints a table; asserts nothing (speed is not a test).
 """
 
@@ -26,30 +26,39 @@ from pathlib import Path
 
 from socketlab import app
 from socketlab.cli import ready_port
-from socketlab.protocol import NEED_DATA, MessageDecoder
+from socketlab.handlers import AppHandler
 
 HERE = Path(__file__).resolve().parent
 
 
 def asyncio_baseline(port: int) -> None:
-    """The same protocol on asyncio streams: read one message, answer, close."""
+    """The same handler (socketlab.handlers.AppHandler, sans-I/O) under asyncio's transports
+    instead of socketlab's selectors loop: the comparison is of the I/O layers only."""
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        decoder = MessageDecoder()
-        try:
-            while (request := decoder.next_message()) is NEED_DATA:
-                data = await reader.read(65536)
-                decoder.receive_data(data)
-                if not data:
-                    decoder.next_message()
-                    return
-            writer.write(app.respond(request))
-            await writer.drain()
-        finally:
-            writer.close()
+    class Adapter(asyncio.Protocol):
+        def connection_made(self, transport) -> None:
+            self.transport = transport
+            self.handler = AppHandler(transport.get_extra_info("peername"))
+
+        def data_received(self, data: bytes) -> None:
+            self._send(self.handler.data_received(data))
+
+        def eof_received(self) -> bool:
+            self._send(self.handler.eof_received())
+            return False
+
+        def _send(self, out: bytes) -> None:
+            if out:
+                self.transport.write(out)
+            if self.handler.finished:
+                self.transport.close()  # after the buffered output is flushed
+
+        def connection_lost(self, exc) -> None:
+            self.handler.connection_lost()
 
     async def main() -> None:
-        server = await asyncio.start_server(handle, "127.0.0.1", port, backlog=4096)
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(Adapter, "127.0.0.1", port, backlog=4096)
         print(f"Listening on {('127.0.0.1', server.sockets[0].getsockname()[1])}", flush=True)
         await server.serve_forever()
 

@@ -196,8 +196,9 @@ def check(
                 continue
             if not isinstance(line, str):
                 raise ContractViolation(f"received_line gave {line!r}, not text")
-        try:  # the client reading this message as if it were a reply
+        try:  # the client reading this message as if it were a reply, and printing it
             describe(message)
+            app.result_lines(message)
         except RemoteProtocolError:
             pass
     spent = time.process_time() - started

@@ -6,7 +6,8 @@ import threading
 import pytest
 
 from socketlab import arrays
-from socketlab.server import AppHandler, EchoHandler, Server, create_listener
+from socketlab.handlers import AppHandler, EchoHandler
+from socketlab.server import Server, create_listener
 
 from .support import CliServer
 

@@ -45,6 +45,7 @@ __all__ = [
     "error_response",
     "make_request",
     "describe_response",
+    "result_lines",
     "received_line",
     "shown",
     "Narrate",
@@ -187,6 +188,17 @@ def received_line(message: Message, what: str, peer: Any) -> str:
     if message.content_type == "text/json":
         return f"Received {what} {message.json()!r} from {peer}"
     return f"Received {message.content_type} {what} from {peer}"
+
+
+def result_lines(response: Message) -> list[str]:
+    """What a client prints for ``response``: the guide's ``Got result: ...`` for JSON,
+    ``Got response: b'...'`` for binary; socketlab's ``Got values``/``Got stats`` for arrays."""
+    result = describe_response(response)
+    if response.media_type == arrays.ARRAY_MEDIA_TYPE:
+        return [f"Got values: {result['values']}", f"Got stats: {result['stats']}"]
+    if response.content_type == "text/json":
+        return [f"Got result: {result}"]
+    return [f"Got response: {result}"]
 
 
 def describe_response(response: Message) -> Any:

@@ -20,7 +20,8 @@ from socketlab import __version__, app, arrays, client, demo, fill
 from socketlab.errors import classify
 from socketlab.protocol import LocalProtocolError, ProtocolError
 from socketlab import server as servers
-from socketlab.server import AppHandler, EchoHandler, Server, create_listener
+from socketlab.handlers import AppHandler, EchoHandler
+from socketlab.server import Server, create_listener
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 65432
@@ -199,8 +200,8 @@ def cmd_app_client(args) -> int:
         args.parser.error(str(exc))
     narrate = None if args.json else _narrate(args)
     reply = client.request(args.host, args.port, wire, timeout=args.timeout, narrate=narrate)
-    result = app.describe_response(reply.response)
     if args.json:
+        result = app.describe_response(reply.response)
         print(json.dumps({
             "byteorder": sys.byteorder,
             "request": {"action": args.action, "value": args.value, "dtype": args.dtype,
@@ -211,13 +212,8 @@ def cmd_app_client(args) -> int:
             "peer": list(reply.peer),
         }, ensure_ascii=False))
         return 0
-    if isinstance(result, dict):  # socketlab's array extension
-        print(f"Got values: {result['values']}")
-        print(f"Got stats: {result['stats']}")
-    elif reply.response.content_type == "text/json":
-        print(f"Got result: {result}")
-    else:
-        print(f"Got response: {result}")
+    for line in app.result_lines(reply.response):
+        print(line)
     if narrate is not None:
         narrate(f"Closing connection to {(args.host, args.port)}")
     return 0

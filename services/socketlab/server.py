@@ -1,8 +1,8 @@
 """Selector-based servers: one event loop, many connections, one handler per connection.
 
-The loop (:class:`Server`) owns the sockets, the clocks and the memory; a handler (see
-:class:`Handler`) owns the protocol. :class:`EchoHandler` is the guide's echo / multi-connection
-server, :class:`AppHandler` its application server on top of :mod:`socketlab.protocol`.
+The loop (:class:`Server`) owns the sockets, the clocks and the memory, and nothing else; a
+handler (the contract: :class:`socketlab.handlers.Handler`) owns the protocol. The guide's
+servers are handlers in :mod:`socketlab.handlers`.
 
 A failure stays in its connection: it is logged with the peer address, that socket is closed
 and unregistered, and the loop goes on serving everyone else. A handler that raises anything
@@ -32,15 +32,15 @@ import selectors
 import socket
 import time
 from collections.abc import Callable
-from typing import Protocol
-
-from socketlab import app, arrays
-from socketlab.app import Narrate, shown
+from typing import TYPE_CHECKING
 from socketlab.errors import getaddrinfo
-from socketlab.protocol import NEED_DATA, MessageDecoder, ProtocolError, RemoteProtocolError
+from socketlab.protocol import ProtocolError
+
+if TYPE_CHECKING:  # the contract lives with the handlers; the loop only calls it
+    from socketlab.handlers import Handler
 
 __all__ = [
-    "Server", "Handler", "EchoHandler", "AppHandler", "create_listener", "format_address",
+    "Server", "create_listener", "format_address",
     "DEFAULT_IDLE_TIMEOUT", "DEFAULT_REQUEST_TIMEOUT", "DEFAULT_MAX_CONNECTIONS",
     "DEFAULT_MAX_BUFFERED",
 ]
@@ -94,130 +94,6 @@ def create_listener(host: str, port: int, *, backlog: int = 4096) -> socket.sock
     return sock
 
 
-class Handler(Protocol):
-    """What the loop needs of a protocol handler (one per connection, made by a factory).
-
-    ``data_received`` and ``eof_received`` return the bytes to send (``b""`` for none). They may
-    raise :class:`~socketlab.protocol.ProtocolError` for a peer that broke the protocol: the loop
-    logs it as a bad request and closes the connection. Any other exception is a bug: the
-    loop logs its traceback and closes the connection all the same.
-    """
-
-    #: True once the handler wants no more input; the loop closes after flushing the output.
-    finished: bool
-
-    #: Bytes of an unfinished request the handler holds (0 between requests). The request
-    #: deadline runs while this is non-zero; it also counts towards the memory budget.
-    @property
-    def buffered(self) -> int: ...
-
-    def data_received(self, data: bytes) -> bytes: ...
-
-    def eof_received(self) -> bytes: ...
-
-    def connection_lost(self) -> None:
-        """The loop has closed the connection (for whatever reason); called once."""
-
-
-class EchoHandler:
-    """Send back every byte; close after the peer has closed its side and all is flushed.
-
-    With ``narrate``, the guide's lines: the multi-connection server's ``Accepted connection
-    from ...``, ``Echoing ... to ...`` and ``Closing connection to ...``, or with
-    ``program="echo"`` the echo server's one line, ``Connected by ...``.
-    """
-
-    __slots__ = ("peer", "finished", "_narrate")
-    buffered = 0  # every byte is answered at once: there is never a partial request
-
-    def __init__(self, peer=None, *, narrate: Narrate = None, program: str = "multiconn") -> None:
-        self.peer = peer
-        self.finished = False
-        self._narrate = narrate if program == "multiconn" else None
-        if narrate is not None:
-            narrate(f"Connected by {peer}" if program == "echo"
-                    else f"Accepted connection from {peer}")
-
-    def data_received(self, data: bytes) -> bytes:
-        if self._narrate is not None:
-            self._narrate(f"Echoing {shown(data)} to {self.peer}")
-        return data
-
-    def eof_received(self) -> bytes:
-        self.finished = True
-        return b""
-
-    def connection_lost(self) -> None:
-        if self._narrate is not None:
-            self._narrate(f"Closing connection to {self.peer}")
-
-
-class AppHandler:
-    """The guide's application server: one request per connection, then close.
-
-    A request the protocol refuses (bad framing, bad JSON, a limit) is answered in the guide's
-    error form, ``{"result": "Error: bad request: ..."}``, logged with the peer, and the
-    connection is closed after the answer.
-    """
-
-    __slots__ = ("peer", "finished", "_decoder", "_array_decoder", "_narrate")
-
-    def __init__(
-        self,
-        peer,
-        *,
-        array_decoder: app.ArrayDecoder = arrays.decode_array,
-        narrate: Narrate = None,
-    ) -> None:
-        self.peer = peer
-        self.finished = False
-        self._decoder = MessageDecoder()
-        self._array_decoder = array_decoder
-        self._narrate = narrate
-        if narrate is not None:
-            narrate(f"Accepted connection from {peer}")
-
-    @property
-    def buffered(self) -> int:
-        return self._decoder.buffered
-
-    def data_received(self, data: bytes) -> bytes:
-        self._decoder.receive_data(data)
-        return self._next()
-
-    def eof_received(self) -> bytes:
-        self._decoder.receive_data(b"")
-        return self._next(eof=True)
-
-    def _next(self, eof: bool = False) -> bytes:
-        try:
-            request = self._decoder.next_message()
-            if request is NEED_DATA:
-                self.finished = eof  # a clean close between requests: nothing to say
-                return b""
-            if log.isEnabledFor(logging.DEBUG):
-                log.debug(
-                    "%s request byteorder=%s content-type=%r content-length=%d",
-                    format_address(self.peer), request.byteorder, request.content_type,
-                    len(request.content),
-                )
-            if self._narrate is not None:
-                self._narrate(app.received_line(request, "request", self.peer))
-            answer = app.respond(request, array_decoder=self._array_decoder)
-        except RemoteProtocolError as exc:
-            log.warning("%s bad request: %s; answering with an error and closing",
-                        format_address(self.peer), exc)
-            answer = app.error_response(f"bad request: {exc}")
-        self.finished = True
-        if self._narrate is not None:
-            self._narrate(f"Sending {shown(answer)} to {self.peer}")
-        return answer
-
-    def connection_lost(self) -> None:
-        if self._narrate is not None:
-            self._narrate(f"Closing connection to {self.peer}")
-
-
 class _Connection:
     __slots__ = ("sock", "peer", "handler", "out", "last_active", "events", "held",
                  "lingering", "discarded", "eof")
@@ -238,7 +114,7 @@ class _Connection:
 class Server:
     """Accept connections on ``listener`` and run one handler per connection.
 
-    ``handler_factory(peer)`` makes a :class:`Handler`. ``idle_timeout`` (seconds, None for
+    ``handler_factory(peer)`` makes a :class:`~socketlab.handlers.Handler`. ``idle_timeout`` (seconds, None for
     never) closes connections that have not sent or received anything for that long;
     ``request_timeout`` (None for never) closes a connection whose request is not complete
     that long after its first byte. ``max_connections`` pauses accepting (the kernel's backlog
