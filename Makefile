@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PYTEST_ARGS ?=
 
-.PHONY: help setup venv build up down test check fuzz bench
+.PHONY: help setup venv build up down test check fuzz bench docs
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ fuzz: venv  ## the atheris fuzzer for FUZZ_TIME seconds (default 600), niced; fi
 	mkdir -p artifacts/fuzz/corpus
 	nice -n 19 $(VENV)/bin/python lab_tests/fuzz/fuzz_protocol.py -max_total_time=$(FUZZ_TIME) \
 		-print_final_stats=1 -artifact_prefix=artifacts/fuzz/ artifacts/fuzz/corpus lab_tests/fuzz/corpus
+
+docs: venv  ## regenerate the generated sections of README.md and docs/ (a unit test fails on drift)
+	$(VENV)/bin/python -m lab_tests.docs
 
 bench: build venv  ## print the app-server and guest-boot benchmarks
 	$(VENV)/bin/python benchmarks/app_server.py

@@ -17,7 +17,7 @@ import sys
 import time
 
 from socketlab import __version__, app, arrays, client, demo, fill
-from socketlab.errors import classify
+from socketlab.errors import Outcome, classify
 from socketlab.protocol import LocalProtocolError, ProtocolError
 from socketlab import server as servers
 from socketlab.handlers import AppHandler, EchoHandler
@@ -222,7 +222,7 @@ def cmd_app_client(args) -> int:
 def cmd_probe(args) -> int:
     result = client.probe(args.host, args.port, timeout=args.timeout)
     print(json.dumps(result))
-    return 0 if result["outcome"] == "connected" else 1
+    return 0 if result["outcome"] == Outcome.CONNECTED else 1
 
 
 # -- the guide's troubleshooting demonstration: full buffers ----------------------------------

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 
 from socketlab.app import Narrate, received_line, shown
-from socketlab.errors import bad_host_name, classify, getaddrinfo
+from socketlab.errors import Outcome, bad_host_name, classify, getaddrinfo
 from socketlab.protocol import NEED_DATA, Message, MessageDecoder, RemoteProtocolError
 
 __all__ = ["ExchangeError", "connect", "echo", "multiconn", "request", "probe", "Reply"]
@@ -223,7 +223,7 @@ def request(
 
 def probe(host: str, port: int, *, timeout: float = 2.0) -> dict:
     """Try one TCP connection; describe exactly what happened (see docs/cli.md)."""
-    result = {"outcome": "connected", "exception": None, "errno": None, "message": None,
+    result = {"outcome": Outcome.CONNECTED, "exception": None, "errno": None, "message": None,
               "host": host, "port": port, "family": None, "local": None, "peer": None}
     start = time.monotonic()
     try:

@@ -1,39 +1,60 @@
-"""The guide's error table: an OSError -> the words the guide uses, its errno name, an outcome.
+"""The guide's error table: an OSError -> the guide's words, its errno name, an :class:`Outcome`.
 
-| exception               | errno         | guide's words                    | outcome                 |
-|-------------------------|---------------|----------------------------------|-------------------------|
-| BlockingIOError         | EWOULDBLOCK   | resource temporarily unavailable | would-block             |
-| OSError                 | EADDRINUSE    | address already in use           | address-in-use          |
-| ConnectionResetError    | ECONNRESET    | connection reset by peer         | reset                   |
-| TimeoutError            | ETIMEDOUT     | timed out                        | timeout                 |
-| ConnectionRefusedError  | ECONNREFUSED  | connection refused               | refused                 |
-| OSError                 | EHOSTUNREACH  | no route to host                 | unreachable             |
-| OSError                 | ENETUNREACH   | network is unreachable           | network-unreachable     |
-| OSError                 | EADDRNOTAVAIL | cannot assign requested address  | address-not-available   |
-| PermissionError         | EACCES        | permission denied                | permission-denied       |
-| socket.gaierror         | EAI_*         | name not resolved                | name-not-resolved       |
+The table is :data:`_TABLE` below (errno -> name, words, outcome); :func:`classify` reads it and
+adds what has no errno of its own: Python's socket timeout (the guide's ETIMEDOUT) and
+``socket.gaierror`` (a name not resolved). docs/cli.md renders :class:`Outcome` (``make docs``).
 """
 
 from __future__ import annotations
 
+import enum
 import errno
 import socket
 from dataclasses import dataclass
 
-__all__ = ["Failure", "classify", "getaddrinfo", "bad_host_name"]
+__all__ = ["Outcome", "Failure", "classify", "getaddrinfo", "bad_host_name"]
+
+
+class Outcome(enum.StrEnum):
+    """What happened to a socket operation: the lab's one vocabulary (``probe``'s ``outcome``,
+    the firewall and binding matrices, the fault tests). A ``str``, so it prints and
+    serialises as its value. docs/cli.md's table is generated from it (``make docs``).
+    """
+
+    def __new__(cls, value: str, meaning: str):
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.meaning = meaning
+        return member
+
+    CONNECTED = "connected", "the TCP handshake completed"
+    REFUSED = "refused", "ConnectionRefusedError (ECONNREFUSED): a TCP reset; nothing listens there, or a firewall's `reject with tcp reset`"
+    TIMEOUT = "timeout", "TimeoutError (ETIMEDOUT): no answer within the timeout; a firewall's `drop`, or a host that is gone"
+    UNREACHABLE = "unreachable", "OSError EHOSTUNREACH: an ICMP host-unreachable, from a router or the client's own kernel"
+    NETWORK_UNREACHABLE = "network-unreachable", "OSError ENETUNREACH: no route to that network"
+    RESET = "reset", "ConnectionResetError (ECONNRESET): the peer aborted an established connection"
+    BROKEN_PIPE = "broken-pipe", "BrokenPipeError (EPIPE): sending after the peer closed"
+    WOULD_BLOCK = "would-block", "BlockingIOError (EWOULDBLOCK): a non-blocking call that would have to wait"
+    ADDRESS_IN_USE = "address-in-use", "OSError EADDRINUSE: another socket listens on that address and port"
+    ADDRESS_NOT_AVAILABLE = "address-not-available", "OSError EADDRNOTAVAIL: the address is not one of this host's"
+    PERMISSION_DENIED = "permission-denied", "PermissionError (EACCES): e.g. a port below 1024 without privilege"
+    NAME_NOT_RESOLVED = "name-not-resolved", "socket.gaierror (EAI_*): the host name did not resolve"
+    ERROR = "error", "anything else (the errno name is given)"
+
 
 #: errno -> (the name the guide uses, its words, the outcome). EWOULDBLOCK is EAGAIN on Linux.
 _TABLE = {
-    errno.EWOULDBLOCK: ("EWOULDBLOCK", "resource temporarily unavailable", "would-block"),
-    errno.EADDRINUSE: ("EADDRINUSE", "address already in use", "address-in-use"),
-    errno.ECONNRESET: ("ECONNRESET", "connection reset by peer", "reset"),
-    errno.ETIMEDOUT: ("ETIMEDOUT", "timed out", "timeout"),
-    errno.ECONNREFUSED: ("ECONNREFUSED", "connection refused", "refused"),
-    errno.EHOSTUNREACH: ("EHOSTUNREACH", "no route to host", "unreachable"),
-    errno.ENETUNREACH: ("ENETUNREACH", "network is unreachable", "network-unreachable"),
-    errno.EADDRNOTAVAIL: ("EADDRNOTAVAIL", "cannot assign requested address", "address-not-available"),
-    errno.EACCES: ("EACCES", "permission denied", "permission-denied"),
-    errno.EPIPE: ("EPIPE", "broken pipe", "broken-pipe"),
+    errno.EWOULDBLOCK: ("EWOULDBLOCK", "resource temporarily unavailable", Outcome.WOULD_BLOCK),
+    errno.EADDRINUSE: ("EADDRINUSE", "address already in use", Outcome.ADDRESS_IN_USE),
+    errno.ECONNRESET: ("ECONNRESET", "connection reset by peer", Outcome.RESET),
+    errno.ETIMEDOUT: ("ETIMEDOUT", "timed out", Outcome.TIMEOUT),
+    errno.ECONNREFUSED: ("ECONNREFUSED", "connection refused", Outcome.REFUSED),
+    errno.EHOSTUNREACH: ("EHOSTUNREACH", "no route to host", Outcome.UNREACHABLE),
+    errno.ENETUNREACH: ("ENETUNREACH", "network is unreachable", Outcome.NETWORK_UNREACHABLE),
+    errno.EADDRNOTAVAIL: ("EADDRNOTAVAIL", "cannot assign requested address",
+                          Outcome.ADDRESS_NOT_AVAILABLE),
+    errno.EACCES: ("EACCES", "permission denied", Outcome.PERMISSION_DENIED),
+    errno.EPIPE: ("EPIPE", "broken pipe", Outcome.BROKEN_PIPE),
 }
 
 
@@ -41,7 +62,7 @@ _TABLE = {
 class Failure:
     """What went wrong, in the guide's words."""
 
-    outcome: str  # "refused", "timeout", ...
+    outcome: Outcome
     words: str  # "connection refused"
     errno_name: str | None  # "ECONNREFUSED"; None where the OS gave no errno
     exception: str  # "ConnectionRefusedError"
@@ -57,18 +78,20 @@ def classify(exc: BaseException) -> Failure:
     kind = type(exc).__name__
     if isinstance(exc, socket.gaierror):
         name = next((n for n in dir(socket) if n.startswith("EAI_") and getattr(socket, n) == exc.errno), None)
-        return Failure("name-not-resolved", "name not resolved", name, kind, str(exc.strerror or exc))
+        return Failure(Outcome.NAME_NOT_RESOLVED, "name not resolved", name, kind,
+                       str(exc.strerror or exc))
     if isinstance(exc, OSError):
         code = exc.errno
         if code is None and isinstance(exc, TimeoutError):
             # Python's own socket timeout carries no errno; the guide's table calls it ETIMEDOUT.
-            return Failure("timeout", "timed out", "ETIMEDOUT", kind, str(exc) or "timed out")
+            return Failure(Outcome.TIMEOUT, "timed out", "ETIMEDOUT", kind, str(exc) or "timed out")
         if code in _TABLE:
             name, words, outcome = _TABLE[code]
             return Failure(outcome, words, name, kind, exc.strerror or str(exc))
         name = errno.errorcode.get(code) if code is not None else None
-        return Failure("error", (exc.strerror or str(exc)).lower(), name, kind, exc.strerror or str(exc))
-    return Failure("error", str(exc) or kind, None, kind, str(exc))
+        return Failure(Outcome.ERROR, (exc.strerror or str(exc)).lower(), name, kind,
+                       exc.strerror or str(exc))
+    return Failure(Outcome.ERROR, str(exc) or kind, None, kind, str(exc))
 
 
 def bad_host_name(host: str) -> socket.gaierror:
