@@ -37,12 +37,12 @@ FROM base AS lab
 # network access needed at this step.
 WORKDIR /src
 COPY pyproject.toml README.md* LICENSE* ./
-COPY services/ services/
+COPY services/socketlab/ services/socketlab/
 RUN pip install --no-deps --no-build-isolation --break-system-packages . \
     && rm -rf /src/build /src/*.egg-info /src/services/*.egg-info \
     && socketlab --help >/dev/null
-COPY --chmod=0755 lab/ /opt/socketlab/lab/
-COPY --chmod=0755 router/ /opt/socketlab/router/
+COPY --chmod=0755 services/hosts/ /opt/socketlab/hosts/
+COPY --chmod=0755 services/router/ /opt/socketlab/router/
 WORKDIR /home/socketlab
 USER socketlab
 CMD ["socketlab", "--help"]

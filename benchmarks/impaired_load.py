@@ -14,7 +14,7 @@ Standard library only and no socketlab import, so it runs anywhere Python 3.8+ d
 host, or in the lab's client container without copying anything:
 `docker compose exec -T client python3 - 198.18.1.10 < benchmarks/impaired_load.py`
 (lab_tests/lab/test_faults.py passes the source with `python3 -c`).
-The lab test runs it through the router impaired by router/netem.py (50 ms delay, 5 % loss).
+The lab test runs it through the router impaired by services/router/netem.py (50 ms delay, 5 % loss).
 
 Prints a summary and, last, one JSON line: clients, requests, ok, wrong, failed, total_s,
 rate_per_s, p50_ms, p90_ms, p99_ms, max_ms, failures (reason -> count), examples (a few wrong

@@ -13,7 +13,7 @@ Stable API (the cross-endian tests in ``lab_tests/guest`` use exactly this)::
         seconds ran out, the command is then killed), .argv, .elapsed (seconds).
         It never raises on a non-zero exit: assert on .returncode yourself.
     lab.root(service, *argv, timeout=60) -> RunResult
-        The same as root (ip, tc, nft, tcpdump, router/impair.sh).
+        The same as root (ip, tc, nft, tcpdump, services/router/impair.sh).
     lab.probe(service, host, port, timeout=2.0) -> dict
         ``socketlab probe HOST PORT --timeout T`` in `service`; the parsed JSON line
         (keys: outcome, errno, exception, message, host, port, family, local, peer,

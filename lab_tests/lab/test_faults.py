@@ -23,7 +23,7 @@ counts a wrong answer as wrong (against the echo server). Each fault test also a
 its fault was seen (some runs failed): a fault that hit nobody proves nothing.
 
 The load run: benchmarks/impaired_load.py (stdlib only, run in the client container) makes
-1 000 clients x 10 requests through the router impaired by router/netem.py with 50 ms delay
+1 000 clients x 10 requests through the router impaired by services/router/netem.py with 50 ms delay
 and 5 % loss, and must get 10 000 right answers. Its figures are printed (pytest -s) and
 recorded as properties of the junit test suite (`record_testsuite_property`).
 """

@@ -1,4 +1,4 @@
-"""The router's policy (router/nftables.conf) as a Python client on clientnet sees it.
+"""The router's policy (services/router/nftables.conf) as a Python client on clientnet sees it.
 
 Every row is asserted from inside the client container, over IPv4 and IPv6. The same
 ports probed from `peer` (same network as the server, no router in the path) show the

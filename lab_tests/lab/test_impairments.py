@@ -1,7 +1,7 @@
 """The protocol across a bad path: delay, jitter, reordering, loss, then a small MTU.
 
 The lab host's kernel has no sch_netem, so the router impairs forwarding with
-router/netem.py (NFQUEUE, userspace) via router/impair.sh; the MTU is the real link
+services/router/netem.py (NFQUEUE, userspace) via services/router/impair.sh; the MTU is the real link
 MTU of both router interfaces. Every answer must still be exact; impairments are
 removed after each test.
 """

@@ -1,7 +1,7 @@
 #!/bin/bash
-# Start-up step of an end host (server, client): the only part that runs as
-# root. It routes the other lab subnets via the router, waits until the
-# host's IPv6 addresses are usable, then drops to the unprivileged user
+# The lab's one host set-up, for every end host (server, client, client-ppc,
+# client-ppc-user): the only part that runs as root. It routes the other lab
+# subnets via the router, waits until the host's IPv6 addresses are usable, then drops to the unprivileged user
 # `socketlab` (no capabilities, no way back) and runs the given command under
 # tini, which stays PID 1 (reaps, forwards signals) as socketlab too.
 #

@@ -1,13 +1,13 @@
 #!/bin/bash
 # Impair the router's forwarding, on demand (the lab host's kernel has no
-# sch_netem, so router/netem.py does delay/jitter/reorder/loss in userspace).
+# sch_netem, so services/router/netem.py does delay/jitter/reorder/loss in userspace).
 #
 #   impair.sh start [netem.py options]   e.g. --delay 20 --jitter 10 --reorder 10 --loss 3
 #   impair.sh stop                       release held packets, print netem's counters
 #                                        (one JSON line), remove the queue rules
 #   impair.sh mtu N                      set the MTU of both router interfaces (1500 = undo)
 #
-# Only forwarded TCP is queued; the nftables policy (router/nftables.conf) is
+# Only forwarded TCP is queued; the nftables policy (services/router/nftables.conf) is
 # untouched and still decides first-come what may pass.
 set -Eeuo pipefail
 dir=/run/socketlab-impair

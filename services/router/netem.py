@@ -12,7 +12,7 @@ overtakes packets still waiting) or never (``--loss`` percent: drop).
 On SIGTERM/SIGINT it releases every held packet, prints one JSON line of counters
 (``received``, ``dropped``, ``reordered`` = packets released before one that arrived
 earlier) and exits. The queue rule uses ``--queue-bypass``, so when this process is not
-running, packets pass unimpaired. ``router/impair.sh`` installs and removes the rule.
+running, packets pass unimpaired. ``services/router/impair.sh`` installs and removes the rule.
 """
 
 import argparse

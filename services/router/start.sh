@@ -19,7 +19,7 @@ ip -4 route replace "${GUESTNET_V4:-198.18.3.0/24}" via "${GUESTGW_V4:-198.18.2.
 ip -6 route replace "${GUESTNET_V6:-2001:db8:3::/64}" via "${GUESTGW_V6:-2001:db8:2::20}"
 
 nft -f /opt/socketlab/router/nftables.conf
-say "firewall loaded from router/nftables.conf"
+say "firewall loaded from services/router/nftables.conf"
 ip -br addr | sed 's/^/router: addr /'
 ip -4 route | sed 's/^/router: route /'
 ip -6 route | grep -v '^fe80' | sed 's/^/router: route6 /'
