@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from lab_tests import topology
 from socketlab.errors import Outcome
 
 REPO = Path(__file__).resolve().parent.parent
@@ -31,6 +32,7 @@ def outcomes() -> str:
 
 GENERATORS: dict[str, Callable[[], str]] = {
     "socketlab.errors.Outcome": outcomes,
+    "compose.yaml": topology.network_table,
 }
 
 
