@@ -114,8 +114,9 @@ class _Connection:
 class Server:
     """Accept connections on ``listener`` and run one handler per connection.
 
-    ``handler_factory(peer)`` makes a :class:`~socketlab.handlers.Handler`. ``idle_timeout`` (seconds, None for
-    never) closes connections that have not sent or received anything for that long;
+    ``handler_factory(peer)`` makes a :class:`~socketlab.handlers.Handler`. ``idle_timeout``
+    (seconds, None for never) closes connections that have not sent or received anything for
+    that long;
     ``request_timeout`` (None for never) closes a connection whose request is not complete
     that long after its first byte. ``max_connections`` pauses accepting (the kernel's backlog
     holds new clients) while that many are open. ``max_buffered`` bounds the bytes held across
