@@ -33,6 +33,8 @@ def outcomes() -> str:
 GENERATORS: dict[str, Callable[[], str]] = {
     "socketlab.errors.Outcome": outcomes,
     "compose.yaml": topology.network_table,
+    "services.router.nftables.conf": topology.firewall_table,
+    "lab_tests.topology.picture": topology.picture,
 }
 
 

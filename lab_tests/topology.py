@@ -71,3 +71,114 @@ def network_table() -> str:
     rows.append(f"| {guest.name} (routed, inside client-ppc) | {guest.subnet(4)} | {guest.subnet(6)} "
                 f"| client-ppc's tap0 .1 / ::1, the PowerPC guest .2 / ::2 |")
     return "\n".join(rows) + "\n"
+
+
+# -- the server's ports (services/hosts/server.sh) and the firewall (services/router/nftables.conf)
+
+SERVICES = COMPOSE.parent / "services"
+
+
+@dataclass(frozen=True)
+class Listener:
+    port: int
+    program: str
+    host: str  # as the program is given it: "::", "127.0.0.1", "" ...
+    options: tuple[str, ...]
+
+
+def server_ports() -> list[Listener]:
+    """The server host's listeners: the ``serve PORT PROGRAM HOST [OPTION...]`` lines of
+    services/hosts/server.sh, the one place they are started."""
+    import shlex
+
+    listeners = []
+    for line in (SERVICES / "hosts" / "server.sh").read_text().splitlines():
+        words = shlex.split(line, comments=True)
+        if len(words) >= 4 and words[0] == "serve" and words[1].isdigit():
+            listeners.append(Listener(int(words[1]), words[2], words[3], tuple(words[4:])))
+    return listeners
+
+
+@dataclass(frozen=True)
+class Rule:
+    first: int
+    last: int
+    verdict: str  # as written in the ruleset: "accept", "reject with tcp reset", "drop", ...
+    outcome: str  # what a Python client on the other side sees (socketlab.errors.Outcome)
+
+
+#: nftables verdict -> the outcome a Python client sees through the router.
+VERDICTS = {
+    "accept": "connected",
+    "reject with tcp reset": "refused",
+    "drop": "timeout",
+    "reject with icmpx type host-unreachable": "unreachable",
+}
+
+
+def firewall() -> list[Rule]:
+    """The router's ``tcp dport`` rules, read from services/router/nftables.conf, in order."""
+    import re
+
+    rules = []
+    pattern = re.compile(r"^\s*tcp dport (\d+)(?:-(\d+))? (.+?)\s*$")
+    for line in (SERVICES / "router" / "nftables.conf").read_text().splitlines():
+        match = pattern.match(line)
+        if match:
+            first = int(match[1])
+            verdict = match[3]
+            rules.append(Rule(first, int(match[2] or first), verdict, VERDICTS[verdict]))
+    return rules
+
+
+def firewall_table() -> str:
+    """docs/address-plan.md's firewall table."""
+    rows = ["| traffic crossing the router | verdict | what Python sees |", "| --- | --- | --- |"]
+    seen = {"connected": "connected", "refused": "`ConnectionRefusedError` (ECONNREFUSED), at once",
+            "timeout": "`TimeoutError` after the client's timeout",
+            "unreachable": "`OSError` EHOSTUNREACH (\"No route to host\")"}
+    for rule in firewall():
+        ports = f"{rule.first}-{rule.last}" if rule.last != rule.first else f"{rule.first}"
+        rows.append(f"| TCP to {ports} | {rule.verdict} | {seen[rule.outcome]} |")
+    rows.append("| ICMP / ICMPv6 echo and errors, established/related | accept | |")
+    rows.append("| anything else | drop (the stated default) | `TimeoutError` |")
+    return "\n".join(rows) + "\n"
+
+
+#: What each host is for, in the picture.
+ROLES = {
+    "peer": "same network as the server, no router",
+    "client": "little-endian, runs the demo",
+    "client-ppc": "QEMU: boots the guest, its gateway",
+    "client-ppc-user": "ppc64 CPython under qemu-user: the fast tier",
+}
+
+
+def picture() -> str:
+    """The topology as a Mermaid flowchart (GitHub renders it), from compose.yaml, server.sh
+    and the ruleset."""
+    lines = ["```mermaid", "flowchart TB"]
+    for net in [*networks(), guestnet()]:
+        lines.append(f'  subgraph {net.name}["{net.name} {net.subnet(4)} · {net.subnet(6)}"]')
+        if net.name == "guestnet":
+            lines.append('    guest["PowerPC guest .2 / ::2<br/>ppc64 big-endian, Linux 6.1, CPython 3.11"]')
+        for service in hosts(net.name):
+            if service == "router":
+                continue
+            label = _short(service, net.name)
+            if service in ROLES:
+                label += f"<br/>{ROLES[service]}"
+            if service == "server":
+                label += "<br/>" + "<br/>".join(
+                    f"{lst.port} {lst.program} {lst.host or '&quot;&quot;'} {' '.join(lst.options)}".rstrip()
+                    for lst in server_ports())
+            lines.append(f'    {service.replace("-", "_")}["{label}"]')
+        lines.append("  end")
+    rules = "<br/>".join(
+        f"{r.first}{'-' + str(r.last) if r.last != r.first else ''} {r.verdict} → {r.outcome}"
+        for r in firewall())
+    lines.append(f'  router["router .254 / ::fe<br/>nftables, no NAT<br/>{rules}<br/>anything else: drop"]')
+    lines.append("  servernet --- router --- clientnet")
+    lines.append("  client_ppc -- tap0 --- guestnet")
+    lines.append("```")
+    return "\n".join(lines) + "\n"

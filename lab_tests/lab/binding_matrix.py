@@ -5,15 +5,17 @@ docs/binding-matrix.md is rendered from it (``python -m lab_tests.lab.binding_ma
 a test keeps the two identical.
 """
 
-SERVER_V4, SERVER_V6 = "198.18.1.10", "2001:db8:1::10"
+from lab_tests import topology
 
-# (port, program, what the server bound to)
+SERVER_V4 = topology.address("server", "servernet", 4)
+SERVER_V6 = topology.address("server", "servernet", 6)
+
+# (port, program, what the server bound to): every plain listener of services/hosts/server.sh
+# (lab_tests.topology), not the multi-connection server and not the negative control.
 BINDINGS = [
-    (65432, "app-server", "::"),
-    (65431, "echo-server", "127.0.0.1"),
-    (65433, "app-server", "198.18.1.10"),
-    (65434, "app-server", "2001:db8:1::10"),
-    (65436, "echo-server", '"" (INADDR_ANY)'),
+    (lst.port, lst.program, lst.host or '"" (INADDR_ANY)')
+    for lst in topology.server_ports()
+    if lst.program in ("app-server", "echo-server") and not lst.options
 ]
 
 # (service the probe runs in, address it connects to, how the packets travel)

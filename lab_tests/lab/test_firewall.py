@@ -9,8 +9,10 @@ import json
 
 import pytest
 
+from lab_tests import topology
 
-SERVER = {"IPv4": "198.18.1.10", "IPv6": "2001:db8:1::10"}
+SERVER = {"IPv4": topology.address("server", "servernet", 4),
+          "IPv6": topology.address("server", "servernet", 6)}
 TIMEOUT = 2.0
 
 
@@ -85,3 +87,13 @@ def test_ruleset_states_the_default(lab):
     result = lab.root("router", "nft", "list", "chain", "inet", "socketlab", "forward")
     assert result.returncode == 0, str(result)
     assert "policy drop;" in result.stdout
+
+
+@pytest.mark.parametrize("rule", topology.firewall(), ids=lambda rule: f"{rule.first}-{rule.outcome}")
+def test_every_rule_of_the_ruleset_as_python_sees_it(lab, server, rule):
+    """Read from services/router/nftables.conf itself: a rule added there is tested here."""
+    listening = [lst.port for lst in topology.server_ports() if rule.first <= lst.port <= rule.last]
+    port = listening[0] if listening else rule.first
+    # An ICMP error may be rate-limited once; the SYN sent again a second later gets it.
+    answer = lab.probe("client", server, port, timeout=5.0 if rule.outcome == "unreachable" else TIMEOUT)
+    assert answer["outcome"] == rule.outcome, answer

@@ -33,3 +33,16 @@ def test_every_lab_address_is_in_its_network_and_in_the_test_bed_ranges():
             assert any(subnet.subnet_of(bed) for bed in test_beds if bed.version == version)
             for service in topology.hosts(net.name):
                 assert ipaddress.ip_address(topology.address(service, net.name, version)) in subnet
+
+
+def test_the_ruleset_and_the_server_ports_are_read_not_assumed():
+    from lab_tests import topology
+
+    rules = topology.firewall()
+    assert {rule.outcome for rule in rules} == set(topology.VERDICTS.values())
+    assert all(rule.first <= rule.last for rule in rules)
+    ports = [listener.port for listener in topology.server_ports()]
+    assert len(ports) == len(set(ports)) > 0
+    # every listener is reachable through the router: inside an accepted range
+    accepted = [rule for rule in rules if rule.outcome == "connected"]
+    assert all(any(r.first <= port <= r.last for r in accepted) for port in ports)

@@ -4,6 +4,7 @@
 # second would bury them in health-check traffic.)
 set -eu
 listening=$(ss -Hltn | awk '{print $4}')
-for port in 65431 65432 65433 65434 65435 65436 65437; do
+# The ports are the `serve PORT ...` lines of server.sh, their one home.
+for port in $(awk '$1 == "serve" && $2 ~ /^[0-9]+$/ {print $2}' "$(dirname "$0")/server.sh"); do
     grep -q ":$port\$" <<<"$listening" || { echo "port $port not listening"; exit 1; }
 done
