@@ -9,8 +9,9 @@ import re
 from collections import Counter
 
 from lab_tests.clientloop import Run
+from lab_tests.topology import SERVER_V4
 
-SERVER, PORT = "198.18.1.10", 65432
+SERVER, PORT = SERVER_V4, 65432
 RING = "In the caves beneath the Misty Mountains. \U0001f48d"
 
 #: Seconds a client process may run past its --timeout: Python starting (~0.2 s here) and

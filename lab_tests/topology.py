@@ -182,3 +182,14 @@ def picture() -> str:
     lines.append("  client_ppc -- tap0 --- guestnet")
     lines.append("```")
     return "\n".join(lines) + "\n"
+
+
+# -- the addresses tests use, by name ------------------------------------------------------------
+
+SERVER_V4, SERVER_V6 = address("server", "servernet", 4), address("server", "servernet", 6)
+PEER_V4, PEER_V6 = address("peer", "servernet", 4), address("peer", "servernet", 6)
+CLIENT_V4, CLIENT_V6 = address("client", "clientnet", 4), address("client", "clientnet", 6)
+USER_V4, USER_V6 = address("client-ppc-user", "clientnet", 4), address("client-ppc-user", "clientnet", 6)
+#: The PowerPC guest: host 2 of guestnet (client-ppc's tap0 is host 1, its gateway).
+GUEST_V4 = str(ipaddress.ip_network(guestnet().subnet(4))[2])
+GUEST_V6 = str(ipaddress.ip_network(guestnet().subnet(6))[2])

@@ -23,12 +23,10 @@ import struct
 
 import pytest
 
+from lab_tests.topology import (CLIENT_V4, GUEST_V4, GUEST_V6, SERVER_V4, SERVER_V6, USER_V4,
+                                USER_V6)
 from socketlab import arrays, demo
 
-
-SERVER_V4, SERVER_V6 = "198.18.1.10", "2001:db8:1::10"
-GUEST_V4, GUEST_V6 = "198.18.3.2", "2001:db8:3::2"
-USER_V4, USER_V6 = "198.18.2.30", "2001:db8:2::30"
 APP_PORT, NAIVE_PORT = 65432, 65437
 BIG_ENDIAN_TIERS = ["guest", "user"]
 
@@ -172,7 +170,7 @@ def test_guest_server_logs_the_le_clients_address(lab):
     """The guest's app-server (its commentary is on the guest console = client-ppc's log)."""
     answer = app_client(lab, "le", GUEST_V4, APP_PORT, "search", "ring")
     local_addr, local_port = answer["local"]
-    assert local_addr == "198.18.2.10"  # no NAT anywhere on the way
+    assert local_addr == CLIENT_V4  # no NAT anywhere on the way
     peer = rf"\('(::ffff:)?198\.18\.2\.10', {local_port}(, 0, 0)?\)"
     pattern = rf"Received request \{{'action': 'search', 'value': 'ring'\}} from {peer}"
     assert re.search(pattern, lab.logs("client-ppc")), "the guest did not log the client as the peer"

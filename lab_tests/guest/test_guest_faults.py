@@ -21,7 +21,7 @@ from lab_tests.clientloop import ClientLoop
 from lab_tests.faults import RING, app_client, check_runs, report, resumed, successes
 
 
-GUEST_V4 = "198.18.3.2"
+from lab_tests.topology import GUEST_V4, SERVER_V4
 
 
 def test_guest_reboot_during_clients(lab, record_testsuite_property):
@@ -48,7 +48,7 @@ def test_guest_reboot_during_clients(lab, record_testsuite_property):
                    runs=len(runs), outcomes=dict(seen))
     # The new guest is a client again too: big-endian, its own address, through the router.
     result = lab.run("client-ppc", "guest-exec", "--timeout", "60", "python3", "-m", "socketlab",
-                     "app-client", "198.18.1.10", "65432", "search", "ring", "--json", timeout=120)
+                     "app-client", SERVER_V4, "65432", "search", "ring", "--json", timeout=120)
     assert result.returncode == 0, str(result)
     answer = json.loads(result.stdout)
     assert (answer["result"], answer["byteorder"], answer["local"][0]) == (RING, "big", GUEST_V4)

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from lab_tests import topology
 from lab_tests.lab import binding_matrix as bm
 
 
@@ -12,10 +13,10 @@ SOURCE = {  # the address a connection from each position leaves from (no NAT an
     ("server", "::1"): "::1",
     ("server", bm.SERVER_V4): bm.SERVER_V4,
     ("server", bm.SERVER_V6): bm.SERVER_V6,
-    ("peer", bm.SERVER_V4): "198.18.1.20",
-    ("peer", bm.SERVER_V6): "2001:db8:1::20",
-    ("client", bm.SERVER_V4): "198.18.2.10",
-    ("client", bm.SERVER_V6): "2001:db8:2::10",
+    ("peer", bm.SERVER_V4): topology.PEER_V4,
+    ("peer", bm.SERVER_V6): topology.PEER_V6,
+    ("client", bm.SERVER_V4): topology.CLIENT_V4,
+    ("client", bm.SERVER_V6): topology.CLIENT_V6,
 }
 
 

@@ -10,12 +10,14 @@ import json
 
 import pytest
 
+from lab_tests.topology import SERVER_V4
+
 
 VALUES = [1, 2, -3, 70000]
 
 
 def stats(lab, port, byteorder):
-    result = lab.run("client", "socketlab", "app-client", "198.18.1.10", str(port), "stats",
+    result = lab.run("client", "socketlab", "app-client", SERVER_V4, str(port), "stats",
                      ",".join(map(str, VALUES)), "--dtype", "int32", "--byteorder", byteorder, "--json")
     assert result.returncode == 0, str(result)
     return json.loads(result.stdout)

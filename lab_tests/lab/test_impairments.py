@@ -11,7 +11,9 @@ import json
 import pytest
 
 
-SERVER = {"IPv4": "198.18.1.10", "IPv6": "2001:db8:1::10"}
+from lab_tests.topology import SERVER_V4, SERVER_V6
+
+SERVER = {"IPv4": SERVER_V4, "IPv6": SERVER_V6}
 BIG = ",".join(str(i * 7919 - 1_000_000) for i in range(3000))  # 3000 int64: 24 kB each way
 
 

@@ -5,11 +5,13 @@ import re
 
 import pytest
 
+from lab_tests.topology import CLIENT_V4, CLIENT_V6, SERVER_V4, SERVER_V6
+
 
 
 @pytest.mark.parametrize(("server", "client_addr", "logged"), [
-    ("198.18.1.10", "198.18.2.10", "::ffff:198.18.2.10"),  # IPv4-mapped on the "::" socket
-    ("2001:db8:1::10", "2001:db8:2::10", "2001:db8:2::10"),
+    (SERVER_V4, CLIENT_V4, f"::ffff:{CLIENT_V4}"),  # IPv4-mapped on the "::" socket
+    (SERVER_V6, CLIENT_V6, CLIENT_V6),
 ])
 def test_server_log_names_the_clients_own_address(lab, server, client_addr, logged):
     result = lab.run("client", "socketlab", "app-client", server, "65432", "search", "ring", "--json")
@@ -25,7 +27,7 @@ def test_server_log_names_the_clients_own_address(lab, server, client_addr, logg
 
 def test_capture_on_router_shows_the_same_addresses_on_both_networks(lab, capture):
     """The router's capture (readable by tshark) shows the client's address on both sides."""
-    result = lab.run("client", "socketlab", "app-client", "198.18.1.10", "65432", "search", "morpheus", "--json")
+    result = lab.run("client", "socketlab", "app-client", SERVER_V4, "65432", "search", "morpheus", "--json")
     assert result.returncode == 0, str(result)
     local_port = json.loads(result.stdout)["local"][1]
     capture.stop()
@@ -37,4 +39,4 @@ def test_capture_on_router_shows_the_same_addresses_on_both_networks(lab, captur
     # The SYN, captured twice: arriving from clientnet and leaving to servernet, same addresses.
     assert len(rows) == 2, fields.stdout
     assert {r[0] for r in rows} == {rows[0][0], rows[1][0]} and rows[0][0] != rows[1][0]
-    assert all(r[1:] == ["198.18.2.10", "198.18.1.10"] for r in rows), rows
+    assert all(r[1:] == [CLIENT_V4, SERVER_V4] for r in rows), rows

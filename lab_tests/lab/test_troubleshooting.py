@@ -9,7 +9,7 @@ import re
 import pytest
 
 
-SERVER_V4, SERVER_V6 = "198.18.1.10", "2001:db8:1::10"
+from lab_tests.topology import CLIENT_V4, SERVER_V4, SERVER_V6
 FILL_PORT = 65438  # inside the router's accepted range, unused by the address plan's services
 
 
@@ -110,7 +110,7 @@ def test_full_buffers_seen_with_ss_on_both_hosts(lab):
             if pid:
                 lab.run(service, "kill", pid)
     recv_q = re.search(rf"^ESTAB\s+(\d+)\s+(\d+)\s+{SERVER_V4}:{FILL_PORT}\s", server_ss.stdout, re.M)
-    send_q = re.search(rf"^ESTAB\s+(\d+)\s+(\d+)\s+198\.18\.2\.10:\d+\s+{SERVER_V4}:{FILL_PORT}",
+    send_q = re.search(rf"^ESTAB\s+(\d+)\s+(\d+)\s+{CLIENT_V4}:\d+\s+{SERVER_V4}:{FILL_PORT}",
                        client_ss.stdout, re.M)
     assert recv_q and send_q, f"{server_ss}\n{client_ss}"
     assert int(recv_q[1]) > 0 and int(send_q[2]) > 0  # Recv-Q on the server, Send-Q on the client
