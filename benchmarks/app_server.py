@@ -65,6 +65,55 @@ def asyncio_baseline(port: int) -> None:
     asyncio.run(main())
 
 
+def minimal_server(port: int) -> None:
+    """The least Python can do for this protocol: a selectors loop that reads until the
+    message is complete (header length, header, content-length), answers a fixed reply and
+    closes. No limits, no deadlines, no orderly close: the ceiling to measure socketlab by."""
+    import json
+    import selectors
+    import struct
+
+    reply = app.respond(next(iter(_one_message(app.make_request("search", "morpheus")))))
+    sel = selectors.DefaultSelector()
+    listener = socket.create_server(("127.0.0.1", port), backlog=4096)
+    listener.setblocking(False)
+    sel.register(listener, selectors.EVENT_READ)
+    print(f"Listening on {('127.0.0.1', listener.getsockname()[1])}", flush=True)
+    buffers: dict = {}
+    while True:
+        for key, _ in sel.select():
+            if key.fileobj is listener:
+                try:
+                    while True:
+                        conn, _ = listener.accept()
+                        conn.setblocking(False)
+                        buffers[conn] = b""
+                        sel.register(conn, selectors.EVENT_READ)
+                except BlockingIOError:
+                    continue
+            conn = key.fileobj
+            data = conn.recv(65536)
+            buf = buffers[conn] = buffers[conn] + data
+            if len(buf) >= 2:
+                (hlen,) = struct.unpack_from(">H", buf)
+                if len(buf) >= 2 + hlen:
+                    clen = json.loads(buf[2:2 + hlen])["content-length"]
+                    if len(buf) >= 2 + hlen + clen or not data:
+                        conn.send(reply)
+                        data = b""
+            if not data:
+                sel.unregister(conn)
+                del buffers[conn]
+                conn.close()
+
+
+def _one_message(wire: bytes):
+    from socketlab.protocol import MessageDecoder
+    decoder = MessageDecoder()
+    decoder.receive_data(wire)
+    yield decoder.next_message()
+
+
 def pin(cpu: int) -> list[str]:
     return ["taskset", "-c", str(cpu)] if shutil.which("taskset") and os.cpu_count() >= 2 else []
 
@@ -74,7 +123,7 @@ def start_server(kind: str) -> tuple[subprocess.Popen, int]:
         argv = [sys.executable, "-m", "socketlab", "app-server", "127.0.0.1", "0", "--quiet",
                 "--idle-timeout", "0", "--max-connections", "20000"]
     else:
-        argv = [sys.executable, __file__, "--asyncio-server", "0"]
+        argv = [sys.executable, __file__, f"--{kind}-server", "0"]
     proc = subprocess.Popen(pin(0) + argv, stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
     port = ready_port(line)
@@ -127,10 +176,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=20000, help="requests per measurement")
     parser.add_argument("--idle", type=int, default=10000, help="idle connections to hold")
-    parser.add_argument("--asyncio-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--asyncio-baseline-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--minimal-selectors-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.asyncio_server is not None:
-        return asyncio_baseline(args.asyncio_server)
+    if args.asyncio_baseline_server is not None:
+        return asyncio_baseline(args.asyncio_baseline_server)
+    if args.minimal_selectors_server is not None:
+        return minimal_server(args.minimal_selectors_server)
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -144,17 +196,21 @@ def main() -> None:
               f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
         print("| server                 | conc. |   req/s  | p50 ms  | p99 ms  | RSS MiB | server CPU | loadgen CPU |")
         print("|------------------------|-------|----------|---------|---------|---------|--------|---------|")
-        for kind in ("socketlab", "asyncio-baseline"):
+        rates: dict[tuple[str, int], float] = {}
+        for kind in ("socketlab", "asyncio-baseline", "minimal-selectors"):
             proc, port = start_server(kind)
             try:
                 load(loadgen, port, 16, 2000, request_file, proc.pid)  # warm up
                 for conc in (1, 64, 512):
                     total = args.requests if conc > 1 else args.requests // 4
-                    print(row(kind, conc, load(loadgen, port, conc, total, request_file, proc.pid),
-                              rss_mib(proc.pid)), flush=True)
+                    result = load(loadgen, port, conc, total, request_file, proc.pid)
+                    rates[kind, conc] = result["requests_per_s"]
+                    print(row(kind, conc, result, rss_mib(proc.pid)), flush=True)
             finally:
                 proc.terminate()
                 proc.wait()
+        print("# socketlab / minimal selectors server (the least Python can do): " + ", ".join(
+            f"{rates['socketlab', c] / rates['minimal-selectors', c]:.2f} at {c}" for c in (1, 64, 512)))
 
         proc, port = start_server("socketlab")
         idle = []
