@@ -366,6 +366,33 @@ def test_a_large_reply_survives_a_client_that_sent_too_much(app_server):
         read_reply_late(server.host, server.port, wire, values)
 
 
+def test_the_drain_after_a_reply_is_bounded_in_time_and_bytes(serve, host):
+    """The orderly close waits for the peer's FIN, but not forever and not for any amount."""
+    from socketlab import server
+
+    host, port = serve("app", host, idle_timeout=None)
+    # A peer that keeps its side open after the answer: closed LINGER_TIMEOUT later.
+    with socket.create_connection((host, port), timeout=10) as quiet:
+        quiet.sendall(app.make_request("search", "ring"))
+        start = time.monotonic()
+        read_answer(quiet)  # the answer, then EOF: the server shut down its side
+        bound = server.LINGER_TIMEOUT + 3
+        with pytest.raises(OSError):  # still open on our side: the server's close resets it
+            while time.monotonic() - start < bound:
+                quiet.send(b"more")
+                time.sleep(0.2)  # pacing: a peer that keeps talking, slowly
+        assert time.monotonic() - start < bound
+    # A peer that streams after its request: closed once LINGER_BYTES have been discarded.
+    with socket.create_connection((host, port), timeout=10) as chatty:
+        chatty.sendall(app.make_request("search", "ring"))
+        start, sent = time.monotonic(), 0
+        with pytest.raises(OSError):  # reset once the server has discarded LINGER_BYTES
+            while sent < 64 * server.LINGER_BYTES:  # far past it, kernel buffers included
+                chatty.sendall(b"z" * 65536)
+                sent += 65536
+        assert time.monotonic() - start < server.LINGER_TIMEOUT  # the byte bound came first
+
+
 def test_negative_control_close_with_unread_data_resets_the_reply(host):
     """The old way (reply, then close() with input unread): the kernel sends RST and the
     reply is cut short. The same reader as above sees ECONNRESET."""

@@ -83,3 +83,9 @@ def test_a_json_request_that_is_not_an_object_is_refused():
 def test_bad_numbers_are_refused_before_sending():
     with pytest.raises(LocalProtocolError, match="cannot read 'one,two' as int32 values"):
         app.make_request("stats", "one,two")
+
+
+def test_the_commentary_cuts_long_messages_and_keeps_short_ones_whole():
+    assert app.shown(b"x" * 512) == repr(b"x" * 512)
+    long = b"y" * 4096
+    assert app.shown(long) == f"{long[:512]!r}... (4096 bytes)"
