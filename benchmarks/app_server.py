@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 from socketlab import app
-from socketlab.cli import ready_port
+from socketlab.cli import ready_line, ready_port
 from socketlab.handlers import AppHandler
 
 HERE = Path(__file__).resolve().parent
@@ -59,7 +59,7 @@ def asyncio_baseline(port: int) -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
         server = await loop.create_server(Adapter, "127.0.0.1", port, backlog=4096)
-        print(f"Listening on {('127.0.0.1', server.sockets[0].getsockname()[1])}", flush=True)
+        print(ready_line("127.0.0.1", server.sockets[0].getsockname()[1]), flush=True)
         await server.serve_forever()
 
     asyncio.run(main())
@@ -78,7 +78,7 @@ def minimal_server(port: int) -> None:
     listener = socket.create_server(("127.0.0.1", port), backlog=4096)
     listener.setblocking(False)
     sel.register(listener, selectors.EVENT_READ)
-    print(f"Listening on {('127.0.0.1', listener.getsockname()[1])}", flush=True)
+    print(ready_line("127.0.0.1", listener.getsockname()[1]), flush=True)
     buffers: dict = {}
     while True:
         for key, _ in sel.select():

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import yaml
 
+from socketlab.errors import Outcome
+
 COMPOSE = Path(__file__).resolve().parent.parent / "compose.yaml"
 
 
@@ -104,15 +106,15 @@ class Rule:
     first: int
     last: int
     verdict: str  # as written in the ruleset: "accept", "reject with tcp reset", "drop", ...
-    outcome: str  # what a Python client on the other side sees (socketlab.errors.Outcome)
+    outcome: Outcome  # what a Python client on the other side sees
 
 
 #: nftables verdict -> the outcome a Python client sees through the router.
 VERDICTS = {
-    "accept": "connected",
-    "reject with tcp reset": "refused",
-    "drop": "timeout",
-    "reject with icmpx type host-unreachable": "unreachable",
+    "accept": Outcome.CONNECTED,
+    "reject with tcp reset": Outcome.REFUSED,
+    "drop": Outcome.TIMEOUT,
+    "reject with icmpx type host-unreachable": Outcome.UNREACHABLE,
 }
 
 

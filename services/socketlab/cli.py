@@ -125,7 +125,7 @@ def _serve(args, handler_factory) -> int:
         signal.signal(signum, stop)
     # The guide's readiness line, with the real port when PORT was 0; then socketlab's limits,
     # which the guide's servers do not have (docs/reliability.md).
-    print(f"Listening on {(args.host, server.address[1])}", flush=True)
+    print(ready_line(args.host, server.address[1]), flush=True)
     idle = f"{args.idle_timeout:g} s" if args.idle_timeout else "never"
     request = f"{args.request_timeout:g} s" if args.request_timeout else "never"
     print(f"socketlab: idle connections close after {idle} (--idle-timeout), unfinished "
@@ -135,6 +135,12 @@ def _serve(args, handler_factory) -> int:
         print("Caught keyboard interrupt, exiting", flush=True)
     log.info("stopped")
     return 0
+
+
+def ready_line(host: str, port: int) -> str:
+    """A server's ready line, the guide's ``Listening on ('::', 65432)``: what
+    :func:`ready_port` reads."""
+    return f"Listening on {(host, port)}"
 
 
 def ready_port(line: str) -> int | None:
@@ -232,7 +238,7 @@ def cmd_fill_server(args) -> int:
     listener = _listen(args)
     if args.rcvbuf:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, args.rcvbuf)
-    print(f"Listening on {(args.host, listener.getsockname()[1])}", flush=True)
+    print(ready_line(args.host, listener.getsockname()[1]), flush=True)
     try:
         fill.hold_unread(listener, functools.partial(print, flush=True))
     finally:
