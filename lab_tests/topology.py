@@ -195,3 +195,15 @@ USER_V4, USER_V6 = address("client-ppc-user", "clientnet", 4), address("client-p
 #: The PowerPC guest: host 2 of guestnet (client-ppc's tap0 is host 1, its gateway).
 GUEST_V4 = str(ipaddress.ip_network(guestnet().subnet(4))[2])
 GUEST_V6 = str(ipaddress.ip_network(guestnet().subnet(6))[2])
+
+
+def port_of(program: str, *options: str) -> int:
+    """The port of the server's listener running ``program`` on every interface ("::") with
+    exactly ``options``: ``port_of("app-server")`` is the guide's app server."""
+    return next(lst.port for lst in server_ports()
+                if (lst.program, lst.host, lst.options) == (program, "::", options))
+
+
+#: The guide's app server, and the same with the native-order (naive) array decoder.
+APP_PORT = port_of("app-server")
+NAIVE_PORT = port_of("app-server", "--array-decoder", "naive")

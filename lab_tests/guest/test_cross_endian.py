@@ -16,18 +16,23 @@ ones: proof that the exact-value assertions below can fail.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
 import struct
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from lab_tests.topology import (CLIENT_V4, GUEST_V4, GUEST_V6, SERVER_V4, SERVER_V6, USER_V4,
-                                USER_V6)
+from lab_tests import topology
+from lab_tests.batch import run_batch
+from lab_tests.probing import check, probe_port, probe_timeout
+from lab_tests.topology import (APP_PORT, CLIENT_V4, GUEST_V4, GUEST_V6, NAIVE_PORT, SERVER_V4,
+                                SERVER_V6, USER_V4, USER_V6)
 from socketlab import arrays, demo
+from socketlab.errors import Outcome
 
-APP_PORT, NAIVE_PORT = 65432, 65437
 BIG_ENDIAN_TIERS = ["guest", "user"]
 
 # (label, action, value, expected result) for every non-array request kind.
@@ -58,30 +63,62 @@ def value_text(dtype: str) -> str:
 
 
 # -- running socketlab in each position ----------------------------------------------------------
+#
+# Starting Python in the emulated guest costs about a second, so the cases of each position run
+# in one process (lab_tests.batch), started once for every test of this module that was
+# selected; each test asserts on its own case. A test's parameters carry its Case.
 
 
-def socketlab(lab, tier: str, *argv: str, timeout: float = 60):
-    """``socketlab ARGV`` on the big-endian guest, the fast tier, or the little-endian client."""
-    if tier == "guest":
-        return lab.run("client-ppc", "guest-exec", "--timeout", f"{timeout:g}",
-                       "python3", "-m", "socketlab", *argv, timeout=timeout + 30)
-    if tier == "user":
-        return lab.run("client-ppc-user", "socketlab-ppc", *argv, timeout=timeout)
-    assert tier == "le"
-    return lab.run("client", "socketlab", *argv, timeout=timeout)
+@dataclasses.dataclass(frozen=True)
+class Case:
+    position: str  # "guest", "user" (big-endian) or "le" (the little-endian client)
+    argv: tuple[str, ...]  # socketlab's arguments
 
 
-def app_client(lab, tier: str, host: str, port: int, action: str, value: str, *extra: str) -> dict:
-    result = socketlab(lab, tier, "app-client", host, str(port), action, value, "--json", *extra)
+def client_case(position: str, host: str, port: int, action: str, value: str, *extra: str) -> Case:
+    return Case(position, ("app-client", host, str(port), action, value, "--json", *extra))
+
+
+def probe_case(position: str, host: str, port: int, timeout: float) -> Case:
+    return Case(position, ("probe", host, str(port), "--timeout", f"{timeout:g}"))
+
+
+@pytest.fixture(scope="module")
+def results(lab, request):
+    """Case -> RunResult for every Case among the selected tests' parameters."""
+    cases: dict[str, list[tuple[str, ...]]] = {}
+    for item in request.session.items:
+        for value in getattr(item, "callspec", None) and item.callspec.params.values() or ():
+            if isinstance(value, Case) and value.argv not in cases.setdefault(value.position, []):
+                cases[value.position].append(value.argv)
+    with ThreadPoolExecutor(len(cases) or 1) as pool:  # the positions side by side
+        runs = {position: pool.submit(run_batch, lab, position, argvs, timeout=120 + 5 * len(argvs))
+                for position, argvs in cases.items()}
+        return {Case(position, argv): result
+                for position, run in runs.items() for argv, result in run.result().items()}
+
+
+def stats_cases(positions: list[str], host: str, port: int) -> list:
+    """``(case, dtype)`` parameters: a stats request for each position and each of the oracle's
+    arrays."""
+    return [pytest.param(client_case(position, host, port, "stats", value_text(dtype), "--dtype", dtype),
+                         dtype, id=f"{position}-{dtype}")
+            for position in positions for dtype in sorted(ARRAYS)]
+
+
+def app_answer(results, case: Case) -> dict:
+    result = results[case]
     assert result.returncode == 0, str(result)
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     assert len(lines) == 1, str(result)
     return json.loads(lines[0])
 
 
-def probe(lab, tier: str, host: str, port: int, timeout: float = 2.0) -> dict:
-    result = socketlab(lab, tier, "probe", host, str(port), "--timeout", f"{timeout:g}", timeout=timeout + 60)
-    return lab.parse_probe(result)
+def socketlab(lab, tier: str, *argv: str, timeout: float = 60):
+    """``socketlab ARGV`` on its own in the big-endian guest (for what is not a batch case)."""
+    assert tier == "guest"
+    return lab.run("client-ppc", "guest-exec", "--timeout", f"{timeout:g}",
+                   "python3", "-m", "socketlab", *argv, timeout=timeout + 30)
 
 
 # -- the platform really is big-endian -----------------------------------------------------------
@@ -109,30 +146,30 @@ def test_guest_exec_reports_status_and_streams(lab):
 # -- big-endian client -> little-endian server -----------------------------------------------
 
 
-@pytest.mark.parametrize("tier", BIG_ENDIAN_TIERS)
-@pytest.mark.parametrize("label, action, value, expected", REQUESTS, ids=[r[0] for r in REQUESTS])
-def test_be_client_request_kinds(lab, tier, label, action, value, expected):
-    answer = app_client(lab, tier, SERVER_V4, APP_PORT, action, value)
+@pytest.mark.parametrize("case, expected", [
+    pytest.param(client_case(tier, SERVER_V4, APP_PORT, action, value), expected, id=f"{tier}-{label}")
+    for tier in BIG_ENDIAN_TIERS for label, action, value, expected in REQUESTS])
+def test_be_client_request_kinds(results, case, expected):
+    answer = app_answer(results, case)
     assert answer["byteorder"] == "big"
     assert answer["result"] == expected
 
 
-@pytest.mark.parametrize("tier", BIG_ENDIAN_TIERS)
-@pytest.mark.parametrize("dtype", sorted(ARRAYS))
-def test_be_client_stats_exact(lab, tier, dtype):
-    answer = app_client(lab, tier, SERVER_V4, APP_PORT, "stats", value_text(dtype), "--dtype", dtype)
+@pytest.mark.parametrize("case, dtype", stats_cases(BIG_ENDIAN_TIERS, SERVER_V4, APP_PORT))
+def test_be_client_stats_exact(results, case, dtype):
+    answer = app_answer(results, case)
     assert answer["byteorder"] == "big"
     assert answer["request"]["byteorder"] == "big"
     assert answer["result"] == expected_array(dtype)
 
 
-@pytest.mark.parametrize("tier", BIG_ENDIAN_TIERS)
-@pytest.mark.parametrize("order", ["little", "network"])
-def test_be_client_stats_declared_order(lab, tier, order):
+@pytest.mark.parametrize("case", [
+    pytest.param(client_case(tier, SERVER_V6, APP_PORT, "stats", value_text("int64"), "--dtype", "int64",
+                             "--byteorder", order), id=f"{tier}-{order}")
+    for tier in BIG_ENDIAN_TIERS for order in ["little", "network"]])
+def test_be_client_stats_declared_order(results, case):
     """A big-endian client may pack in any declared order; the real decoder follows the header."""
-    answer = app_client(lab, tier, SERVER_V6, APP_PORT, "stats", value_text("int64"),
-                        "--dtype", "int64", "--byteorder", order)
-    assert answer["result"] == expected_array("int64")
+    assert app_answer(results, case)["result"] == expected_array("int64")
 
 
 def test_guest_demo(lab):
@@ -143,8 +180,9 @@ def test_guest_demo(lab):
     assert f"me {GUEST_V4}" in result.stdout  # the guest's own address, not the container's
 
 
-def test_server_logs_the_guests_own_address(lab):
-    answer = app_client(lab, "guest", SERVER_V4, APP_PORT, "search", "morpheus")
+@pytest.mark.parametrize("case", [client_case("guest", SERVER_V4, APP_PORT, "search", "morpheus")])
+def test_server_logs_the_guests_own_address(lab, results, case):
+    answer = app_answer(results, case)
     local_addr, local_port = answer["local"]
     assert local_addr == GUEST_V4
     assert answer["peer"] == [SERVER_V4, APP_PORT]
@@ -157,45 +195,47 @@ def test_server_logs_the_guests_own_address(lab):
 # -- little-endian client -> big-endian server (the guest's app-server) ------------------------
 
 
-@pytest.mark.parametrize("host", [GUEST_V4, GUEST_V6])
-@pytest.mark.parametrize("label, action, value, expected", REQUESTS, ids=[r[0] for r in REQUESTS])
-def test_le_client_to_guest_request_kinds(lab, host, label, action, value, expected):
-    answer = app_client(lab, "le", host, APP_PORT, action, value)
+@pytest.mark.parametrize("case, host, expected", [
+    pytest.param(client_case("le", host, APP_PORT, action, value), host, expected, id=f"{host}-{label}")
+    for host in [GUEST_V4, GUEST_V6] for label, action, value, expected in REQUESTS])
+def test_le_client_to_guest_request_kinds(results, case, host, expected):
+    answer = app_answer(results, case)
     assert answer["byteorder"] == "little"
     assert answer["peer"] == [host, APP_PORT]
     assert answer["result"] == expected
 
 
-def test_guest_server_logs_the_le_clients_address(lab):
+@pytest.mark.parametrize("case", [client_case("le", GUEST_V4, APP_PORT, "search", "ring")])
+def test_guest_server_logs_the_le_clients_address(lab, results, case):
     """The guest's app-server (its commentary is on the guest console = client-ppc's log)."""
-    answer = app_client(lab, "le", GUEST_V4, APP_PORT, "search", "ring")
+    answer = app_answer(results, case)
     local_addr, local_port = answer["local"]
     assert local_addr == CLIENT_V4  # no NAT anywhere on the way
-    peer = rf"\('(::ffff:)?198\.18\.2\.10', {local_port}(, 0, 0)?\)"
+    peer = rf"\('(::ffff:)?{re.escape(CLIENT_V4)}', {local_port}(, 0, 0)?\)"
     pattern = rf"Received request \{{'action': 'search', 'value': 'ring'\}} from {peer}"
     assert re.search(pattern, lab.logs("client-ppc")), "the guest did not log the client as the peer"
 
 
-@pytest.mark.parametrize("dtype", sorted(ARRAYS))
-def test_le_client_to_guest_stats_exact(lab, dtype):
-    answer = app_client(lab, "le", GUEST_V4, APP_PORT, "stats", value_text(dtype), "--dtype", dtype)
+@pytest.mark.parametrize("case, dtype", stats_cases(["le"], GUEST_V4, APP_PORT))
+def test_le_client_to_guest_stats_exact(results, case, dtype):
+    answer = app_answer(results, case)
     assert answer["byteorder"] == "little"
     assert answer["result"] == expected_array(dtype)
 
 
-def test_fast_tier_to_guest_stats(lab):
+@pytest.mark.parametrize("case", [
+    client_case("user", GUEST_V6, APP_PORT, "stats", value_text("float64"), "--dtype", "float64")])
+def test_fast_tier_to_guest_stats(results, case):
     """big-endian -> big-endian across the router, for completeness."""
-    answer = app_client(lab, "user", GUEST_V6, APP_PORT, "stats", value_text("float64"), "--dtype", "float64")
-    assert answer["result"] == expected_array("float64")
+    assert app_answer(results, case)["result"] == expected_array("float64")
 
 
 # -- negative control: the naive (native-order) decoder ----------------------------------------
 
 
-@pytest.mark.parametrize("tier", BIG_ENDIAN_TIERS)
-@pytest.mark.parametrize("dtype", sorted(ARRAYS))
-def test_naive_server_gets_big_endian_arrays_wrong(lab, tier, dtype):
-    answer = app_client(lab, tier, SERVER_V4, NAIVE_PORT, "stats", value_text(dtype), "--dtype", dtype)
+@pytest.mark.parametrize("case, dtype", stats_cases(BIG_ENDIAN_TIERS, SERVER_V4, NAIVE_PORT))
+def test_naive_server_gets_big_endian_arrays_wrong(results, case, dtype):
+    answer = app_answer(results, case)
     assert answer["result"]["values"] != expected_array(dtype)["values"]
     # ...and exactly wrong the way a byte swap is: each value's bytes reversed
     code = arrays.DTYPES[dtype]
@@ -204,45 +244,39 @@ def test_naive_server_gets_big_endian_arrays_wrong(lab, tier, dtype):
     assert all(g == s or (isinstance(s, float) and math.isnan(s) and math.isnan(g)) for g, s in zip(got, swapped))
 
 
-@pytest.mark.parametrize("dtype", sorted(ARRAYS))
-def test_naive_server_is_right_for_little_endian_client(lab, dtype):
-    answer = app_client(lab, "le", SERVER_V4, NAIVE_PORT, "stats", value_text(dtype), "--dtype", dtype)
-    assert answer["result"] == expected_array(dtype)
+@pytest.mark.parametrize("case, dtype", stats_cases(["le"], SERVER_V4, NAIVE_PORT))
+def test_naive_server_is_right_for_little_endian_client(results, case, dtype):
+    assert app_answer(results, case)["result"] == expected_array(dtype)
 
 
 # -- firewall and binding, seen from the guest's own network stack -----------------------------
 
-FIREWALL = [
-    (65432, "connected", None),
-    (65440, "refused", "ECONNREFUSED"),
-    (65441, "timeout", "ETIMEDOUT"),
-    (65442, "unreachable", "EHOSTUNREACH"),
-]
+PROBE_TIMEOUT = 2.0
+OWN = {"guest": {4: GUEST_V4, 6: GUEST_V6}, "user": {4: USER_V4, 6: USER_V6}}
 
 
-@pytest.mark.parametrize("tier", BIG_ENDIAN_TIERS)
-@pytest.mark.parametrize("server, own", [(SERVER_V4, {"guest": GUEST_V4, "user": USER_V4}),
-                                         (SERVER_V6, {"guest": GUEST_V6, "user": USER_V6})],
-                         ids=["ipv4", "ipv6"])
-@pytest.mark.parametrize("port, outcome, errno_name", FIREWALL, ids=[str(f[0]) for f in FIREWALL])
-def test_firewall_from_big_endian_stack(lab, tier, server, own, port, outcome, errno_name):
-    answer = probe(lab, tier, server, port, timeout=2.0)
-    assert answer["outcome"] == outcome, answer
-    if errno_name:
-        assert answer["errno"] == errno_name, answer
-    if outcome == "connected":
-        assert answer["local"][0] == own[tier]  # the guest's own address: its own stack
-        assert answer["peer"] == [server, port]
-    if outcome == "timeout":
-        assert answer["elapsed_s"] >= 1.9, answer
+@pytest.mark.parametrize("case, rule, server, own", [
+    pytest.param(probe_case(tier, server, probe_port(rule), probe_timeout(rule.outcome, PROBE_TIMEOUT)),
+                 rule, server, OWN[tier][version], id=f"{tier}-ipv{version}-{probe_port(rule)}")
+    for tier in BIG_ENDIAN_TIERS for version, server in [(4, SERVER_V4), (6, SERVER_V6)]
+    for rule in topology.firewall()])
+def test_firewall_from_big_endian_stack(lab, results, case, rule, server, own):
+    answer = lab.parse_probe(results[case])
+    port = probe_port(rule)
+    check(answer, rule.outcome, server, port, probe_timeout(rule.outcome, PROBE_TIMEOUT))
+    if rule.outcome == Outcome.CONNECTED:
+        assert answer["local"][0] == own  # the guest's own address: its own stack
 
 
-@pytest.mark.parametrize("host, port, outcome", [
-    (SERVER_V4, 65433, "connected"),   # bound to 198.18.1.10 only
-    (SERVER_V6, 65433, "refused"),
-    (SERVER_V6, 65434, "connected"),   # bound to 2001:db8:1::10 only
-    (SERVER_V4, 65434, "refused"),
-    (SERVER_V4, 65431, "refused"),     # loopback only on the server
-])
-def test_binding_from_guest(lab, host, port, outcome):
-    assert probe(lab, "guest", host, port)["outcome"] == outcome
+#: The server's listeners bound to one address (its loopback, one of its own): only that
+#: address answers.
+BOUND = [lst for lst in topology.server_ports() if lst.host not in ("::", "")]
+
+
+@pytest.mark.parametrize("case, outcome", [
+    pytest.param(probe_case("guest", server, lst.port, PROBE_TIMEOUT),
+                 Outcome.CONNECTED if lst.host == server else Outcome.REFUSED,
+                 id=f"{lst.port}-{lst.host}-from-{server}")
+    for lst in BOUND for server in (SERVER_V4, SERVER_V6)])
+def test_binding_from_guest(lab, results, case, outcome):
+    assert lab.parse_probe(results[case])["outcome"] == outcome

@@ -1,6 +1,8 @@
 """Loopback fixtures: real servers on 127.0.0.1 and ::1, run in a thread of the test process."""
 
+import contextlib
 import functools
+import socket
 import threading
 
 import pytest
@@ -51,14 +53,31 @@ def serve():
 
 
 @pytest.fixture
-def cli_server():
-    started = []
+def closing():
+    """``closing(thing) -> thing``: ``thing.close()`` runs at teardown, whether the test passed
+    or failed midway; the last thing registered is closed first, as with nested ``with`` blocks.
 
-    def start(*argv):
-        server = CliServer(*argv)
-        started.append(server)
-        return server
+    A test may still close a thing itself where the order matters (closing twice is harmless).
+    """
+    with contextlib.ExitStack() as stack:
+        yield lambda thing: stack.enter_context(contextlib.closing(thing))
 
-    yield start
-    for server in started:
-        server.close()
+
+@pytest.fixture
+def connect(closing):
+    """``connect(host, port, **kw) -> socket``: ``socket.create_connection((host, port), **kw)``,
+    closed at teardown."""
+    return lambda host, port, **kw: closing(socket.create_connection((host, port), **kw))
+
+
+@pytest.fixture
+def listen(closing):
+    """``listen(host="127.0.0.1", port=0) -> socket``: the servers' own listener
+    (``create_listener``: SO_REUSEADDR, non-blocking), closed at teardown."""
+    return lambda host="127.0.0.1", port=0: closing(create_listener(host, port))
+
+
+@pytest.fixture
+def cli_server(closing):
+    """``cli_server(*argv) -> CliServer``; every server process is killed at teardown."""
+    return lambda *argv: closing(CliServer(*argv))

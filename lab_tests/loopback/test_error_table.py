@@ -38,25 +38,21 @@ def test_econnrefused_nothing_listening(host):
     assert result.stderr == f"socketlab: connection refused (ECONNREFUSED) talking to {host} port {port}\n"
 
 
-def test_eaddrinuse_second_listener_on_one_port(host):
-    first = create_listener(host, 0)
-    port = first.getsockname()[1]
-    try:
-        with pytest.raises(OSError) as info:
-            create_listener(host, port)  # SO_REUSEADDR does not allow two listeners
-        assert info.value.errno == errno.EADDRINUSE
-        result = run_cli("app-server", host, str(port))
-        assert result.returncode == 1
-        assert result.stderr == (f"socketlab: address already in use (EADDRINUSE) binding {host!r} "
-                                 f"port {port}: another program is listening there\n")
-    finally:
-        first.close()
+def test_eaddrinuse_second_listener_on_one_port(listen, host):
+    port = listen(host).getsockname()[1]
+    with pytest.raises(OSError) as info:
+        listen(host, port)  # SO_REUSEADDR does not allow two listeners
+    assert info.value.errno == errno.EADDRINUSE
+    result = run_cli("app-server", host, str(port))
+    assert result.returncode == 1
+    assert result.stderr == (f"socketlab: address already in use (EADDRINUSE) binding {host!r} "
+                             f"port {port}: another program is listening there\n")
 
 
-def test_so_reuseaddr_lets_a_restarted_server_bind_over_time_wait():
-    listener = create_listener("127.0.0.1", 0)
+def test_so_reuseaddr_lets_a_restarted_server_bind_over_time_wait(listen, connect):
+    listener = listen("127.0.0.1")
     port = listener.getsockname()[1]
-    peer = socket.create_connection(("127.0.0.1", port))
+    peer = connect("127.0.0.1", port)
     conn, _ = listener.accept()
     conn.close()  # the server closes first: its side goes to TIME_WAIT
     peer.recv(1)
@@ -102,11 +98,11 @@ def test_eacces_privileged_port_without_privilege():
                    "ports below 1024 need root or CAP_NET_BIND_SERVICE\n")
 
 
-def test_ewouldblock_fill_the_buffer():
+def test_ewouldblock_fill_the_buffer(listen, connect, closing):
     """The guide's demo: a non-blocking sender whose peer does not read fills the buffers."""
-    listener = create_listener("127.0.0.1", 0)
-    sender = socket.create_connection(listener.getsockname())
-    receiver, _ = listener.accept()  # never reads
+    listener = listen("127.0.0.1")
+    sender = connect(*listener.getsockname())
+    closing(listener.accept()[0])  # the receiver: never reads
     sender.setblocking(False)
     sent = 0
     with pytest.raises(BlockingIOError) as info:
@@ -115,13 +111,11 @@ def test_ewouldblock_fill_the_buffer():
     assert info.value.errno == errno.EWOULDBLOCK
     assert classify(info.value).line("sending") == "resource temporarily unavailable (EWOULDBLOCK) sending"
     assert sent > 0  # it took a while: the kernel buffered what it could
-    for sock in (sender, receiver, listener):
-        sock.close()
 
 
-def test_econnreset_peer_closes_uncleanly(host):
-    listener = create_listener(host, 0)
-    conn = socket.create_connection(listener.getsockname()[:2])
+def test_econnreset_peer_closes_uncleanly(listen, connect, host):
+    listener = listen(host)
+    conn = connect(*listener.getsockname()[:2])
     server_side, _ = listener.accept()
     reset(server_side)  # RST instead of FIN
     conn.settimeout(5)
@@ -129,17 +123,14 @@ def test_econnreset_peer_closes_uncleanly(host):
         conn.recv(1)
     assert info.value.errno == errno.ECONNRESET
     assert classify(info.value).line("reading") == "connection reset by peer (ECONNRESET) reading"
-    conn.close()
-    listener.close()
 
 
-def test_timeout_peer_never_answers():
-    listener = create_listener("127.0.0.1", 0)  # accepts (in the kernel) but never answers
+def test_timeout_peer_never_answers(listen):
+    listener = listen("127.0.0.1")  # accepts (in the kernel) but never answers
     port = listener.getsockname()[1]
     result = run_cli("app-client", "127.0.0.1", str(port), "search", "ring", "--timeout", "0.5")
     assert result.returncode == 1
     assert result.stderr == f"socketlab: timed out (ETIMEDOUT) talking to 127.0.0.1 port {port}\n"
-    listener.close()
 
 
 def test_probe_reports_the_exact_outcome(host):

@@ -118,6 +118,7 @@ def test_socketlab_client_against_guides_server(host, action, value, json_reques
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as listener:
         listener.bind((host, 0))
         listener.listen()
+        listener.settimeout(10)  # a test that fails before connecting does not leave it waiting
         thread = threading.Thread(target=guide_server_once, args=(listener,))
         thread.start()
         wire = app.make_request(action, value, json_request=json_request)

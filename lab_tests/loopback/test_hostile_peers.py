@@ -181,11 +181,12 @@ def raise_nofile_limit():
 
 
 class Tricklers:
-    """``count`` connections each sending a request one byte every ``interval`` seconds."""
+    """``count`` connections (made by ``connect``, the fixture) each sending a request one
+    byte every ``interval`` seconds; a context manager that stops them all."""
 
-    def __init__(self, host, port, count, interval=0.5):
+    def __init__(self, connect, host, port, count, interval=0.5):
         self.request = app.make_request("search", "ring")
-        self.socks = [socket.create_connection((host, port)) for _ in range(count)]
+        self.socks = [connect(host, port) for _ in range(count)]
         for sock in self.socks:
             sock.setblocking(False)
         self.sent = [0] * count
@@ -220,18 +221,20 @@ class Tricklers:
                 closed += 1
         return closed
 
-    def stop(self):
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
         self._stop.set()
         self._thread.join(10)
         for sock in self.socks:
             sock.close()
 
 
-def test_a_thousand_slowloris_sockets_do_not_starve_legitimate_clients(app_server, capsys):
+def test_a_thousand_slowloris_sockets_do_not_starve_legitimate_clients(app_server, connect, capsys):
     raise_nofile_limit()
     server = app_server("--request-timeout", "4")
-    attack = Tricklers(server.host, server.port, 1000)
-    try:
+    with Tricklers(connect, server.host, server.port, 1000) as attack:
         # A legitimate client every 20 ms for as long as the attack holds its sockets open. The
         # deadline runs from the first byte however slowly the rest trickles, so all of them
         # are closed about 4 s in.
@@ -244,8 +247,6 @@ def test_a_thousand_slowloris_sockets_do_not_starve_legitimate_clients(app_serve
         latencies.sort()
         p50, p99 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)]
         peak = rss_kib(server.process.pid, "VmHWM")
-    finally:
-        attack.stop()
     with capsys.disabled():
         print(f"\n[slowloris] 1000 trickling sockets: {len(latencies)} legit requests, "
               f"p50 {p50 * 1000:.1f} ms, "
@@ -254,38 +255,33 @@ def test_a_thousand_slowloris_sockets_do_not_starve_legitimate_clients(app_serve
     assert server.process.poll() is None
 
 
-def test_slowloris_at_the_connection_limit_is_cleared_by_the_deadline(app_server):
+def test_slowloris_at_the_connection_limit_is_cleared_by_the_deadline(app_server, connect):
     """50 tricklers fill ``--max-connections 50``: a client waits in the backlog, and is
     served once the request deadline closes them (without the deadline: never)."""
     server = app_server("--max-connections", "50", "--request-timeout", "2")
-    attack = Tricklers(server.host, server.port, 50)
-    try:
+    with Tricklers(connect, server.host, server.port, 50) as attack:
         wait_for(lambda: all(n > 0 for n in attack.sent), timeout=5)
         assert legit_latency(server.host, server.port) < 2.0 + 3.0
-    finally:
-        attack.stop()
 
 
-def test_negative_control_without_a_deadline_slowloris_holds_the_server(app_server):
+def test_negative_control_without_a_deadline_slowloris_holds_the_server(app_server, connect):
     server = app_server("--max-connections", "50", "--request-timeout", "0")
-    attack = Tricklers(server.host, server.port, 50)
-    try:
+    with Tricklers(connect, server.host, server.port, 50) as attack:
         wait_for(lambda: all(n > 0 for n in attack.sent), timeout=5)
         with pytest.raises(TimeoutError):
             legit_latency(server.host, server.port, timeout=4.0)
-    finally:
-        attack.stop()
 
 
 # -- memory: one budget for the whole server -----------------------------------------------------
 
 
-def hold_partial_requests(host, port, count, size):
-    """``count`` connections each sending all but the last byte of a ``size``-byte request."""
+def hold_partial_requests(connect, host, port, count, size):
+    """``count`` connections (made by ``connect``, the fixture) each sending all but the last
+    byte of a ``size``-byte request."""
     wire = array_frame([1.0] * (size // 8))
     socks = []
     for _ in range(count):
-        sock = socket.create_connection((host, port))
+        sock = connect(host, port)
         sock.settimeout(10)
         try:
             sock.sendall(wire[:-1])
@@ -297,10 +293,11 @@ def hold_partial_requests(host, port, count, size):
 
 @pytest.mark.parametrize("budget_mib, bounded", [(32, True), (1024, False)],
                          ids=["budget-32MiB", "negative-control-1GiB"])
-def test_memory_budget_bounds_what_forty_peers_can_hold(app_server, capsys, budget_mib, bounded):
+def test_memory_budget_bounds_what_forty_peers_can_hold(app_server, connect, capsys,
+                                                        budget_mib, bounded):
     server = app_server("--max-buffered", str(budget_mib * MiB), "--request-timeout", "30")
     base = rss_kib(server.process.pid)
-    socks = hold_partial_requests(server.host, server.port, 40, 4 * MiB - 1024)
+    socks = hold_partial_requests(connect, server.host, server.port, 40, 4 * MiB - 1024)
     try:
         latency = legit_latency(server.host, server.port)
         peak = rss_kib(server.process.pid, "VmHWM")
@@ -319,13 +316,13 @@ def test_memory_budget_bounds_what_forty_peers_can_hold(app_server, capsys, budg
         assert grown_mib > 100, "negative control: without a tight budget 40 x 4 MiB is held"
 
 
-def test_replies_nobody_reads_count_against_the_budget(app_server, caplog):
+def test_replies_nobody_reads_count_against_the_budget(app_server, connect, caplog):
     server = app_server("--max-buffered", str(16 * MiB))
     wire = array_frame([1.5] * (4 * MiB // 8 - 64))
     socks = []
     try:
         for _ in range(20):  # each asks for a 4 MiB answer and never reads it
-            sock = socket.create_connection((server.host, server.port))
+            sock = connect(server.host, server.port)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             sock.settimeout(10)
             sock.sendall(wire)
@@ -393,11 +390,12 @@ def test_the_drain_after_a_reply_is_bounded_in_time_and_bytes(serve, host):
         assert time.monotonic() - start < server.LINGER_TIMEOUT  # the byte bound came first
 
 
-def test_negative_control_close_with_unread_data_resets_the_reply(host):
+def test_negative_control_close_with_unread_data_resets_the_reply(closing, host):
     """The old way (reply, then close() with input unread): the kernel sends RST and the
     reply is cut short. The same reader as above sees ECONNRESET."""
     wire, values = large_request_with_trailing_bytes()
-    listener = socket.create_server((host, 0), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
+    listener = closing(socket.create_server((host, 0), family=socket.AF_INET6 if ":" in host
+                                            else socket.AF_INET))
 
     def careless_server():
         conn, _ = listener.accept()
@@ -452,7 +450,8 @@ def test_a_handler_bug_closes_one_connection_and_the_loop_goes_on(serve, host, k
 
 
 class HostileServer:
-    """A listener whose every connection gets ``behaviour(conn)``, in a thread of its own."""
+    """A listener whose every connection gets ``behaviour(conn)``, in a thread of its own; a
+    context manager that stops it."""
 
     def __init__(self, behaviour, host="127.0.0.1"):
         self.listener = socket.create_server((host, 0), family=socket.AF_INET6 if ":" in host
@@ -481,7 +480,10 @@ class HostileServer:
             except OSError:
                 pass
 
-    def close(self):
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
         self.stopped.set()
         self.listener.close()
 
@@ -554,13 +556,10 @@ HOSTILE_SERVERS = {
 @pytest.mark.parametrize("name", list(HOSTILE_SERVERS))
 def test_clients_fail_in_one_line_within_their_timeout(host, name):
     argv, behaviour, expected = HOSTILE_SERVERS[name]
-    server = HostileServer(behaviour, host)
-    try:
+    with HostileServer(behaviour, host) as server:
         start = time.monotonic()
         result = run_cli(*[a.format(host=host, port=server.port) for a in argv], "--timeout", "2")
         elapsed = time.monotonic() - start
-    finally:
-        server.close()
     assert result.returncode == 1, result
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("socketlab: "), result.stderr
@@ -570,14 +569,11 @@ def test_clients_fail_in_one_line_within_their_timeout(host, name):
 
 def test_negative_control_a_per_call_timeout_never_gives_up_on_a_trickle(host):
     """What ``--timeout`` used to bound (each recv) cannot stop a trickling server."""
-    server = HostileServer(trickle, host)
-    try:
+    with HostileServer(trickle, host) as server:
         with socket.create_connection((host, server.port), timeout=2) as sock:
             sock.sendall(app.make_request("search", "ring"))
             start = time.monotonic()
             received = 0
             while time.monotonic() - start < 4:  # twice the "timeout", and still no TimeoutError
                 received += len(sock.recv(65536))
-    finally:
-        server.close()
     assert received >= 4

@@ -54,16 +54,15 @@ def test_dual_stack_listener_takes_ipv4_and_ipv6(cli_server):
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_servers_shut_down_cleanly_on_signals(cli_server, signum):
+def test_servers_shut_down_cleanly_on_signals(cli_server, connect, signum):
     server = cli_server("app-server", "127.0.0.1", "0", "-v")
-    idle = socket.create_connection(("127.0.0.1", server.port))
+    idle = connect("127.0.0.1", server.port)
     assert run_cli("probe", "127.0.0.1", str(server.port)).returncode == 0
     returncode, err = server.stop(signum)
     assert returncode == 0, err
     assert "closing 1 open connection(s)" in err
     idle.settimeout(5)
     assert idle.recv(1) == b""  # the server closed it on the way out
-    idle.close()
 
 
 # -- one conformance check, reused by every server --------------------------------------------
@@ -87,19 +86,19 @@ CONFORMANCE = {"echo": exchange_echo, "multiconn": exchange_multiconn, "app": ex
 
 
 @pytest.mark.parametrize("kind", list(CONFORMANCE))
-def test_a_misbehaving_peer_disturbs_nobody_else(serve, host, kind, caplog):
+def test_a_misbehaving_peer_disturbs_nobody_else(serve, connect, host, kind, caplog):
     """Idle, reset-mid-message and (for the app) garbage peers; everyone else is served."""
     caplog.set_level(logging.WARNING, logger="socketlab.server")
     host, port = serve(kind, host, idle_timeout=None)
     exchange = CONFORMANCE[kind]
-    idle = socket.create_connection((host, port))
-    broken = socket.create_connection((host, port))
+    idle = connect(host, port)
+    broken = connect(host, port)
     broken.sendall(app.make_request("search", "ring")[:7])
     broken_port = broken.getsockname()[1]
     reset(broken)
     exchange(host, port)
     if kind == "app":
-        garbage = socket.create_connection((host, port))
+        garbage = connect(host, port)
         garbage_port = garbage.getsockname()[1]
         garbage.sendall(b"\xff\xffGARBAGE")
         # That connection, and only that one, is answered with the guide's error form, closed.
@@ -111,13 +110,12 @@ def test_a_misbehaving_peer_disturbs_nobody_else(serve, host, kind, caplog):
         wait_for(lambda: any(f":{broken_port} " in r.message for r in caplog.records))
     exchange(host, port)
     idle.sendall(b"")  # still connected: nothing closed it
-    idle.close()
 
 
-def test_idle_clients_are_closed_while_others_are_served(serve, host, caplog):
+def test_idle_clients_are_closed_while_others_are_served(serve, connect, host, caplog):
     caplog.set_level(logging.WARNING, logger="socketlab.server")
     host, port = serve("app", host, idle_timeout=0.5)
-    idle = socket.create_connection((host, port))
+    idle = connect(host, port)
     idle.sendall(app.make_request("search", "ring")[:5])  # never finishes its request
     exchange_app(host, port)
     idle.settimeout(10)
@@ -128,11 +126,11 @@ def test_idle_clients_are_closed_while_others_are_served(serve, host, caplog):
     exchange_app(host, port)
 
 
-def test_connection_limit_pauses_accepting_until_one_closes(serve):
+def test_connection_limit_pauses_accepting_until_one_closes(serve, connect):
     host, port = serve("app", "127.0.0.1", idle_timeout=None, max_connections=2)
-    first = socket.create_connection((host, port))
-    second = socket.create_connection((host, port))
-    waiting = socket.create_connection((host, port))  # in the kernel's backlog, not served
+    first = connect(host, port)
+    connect(host, port)  # the second: with the first, the server is full
+    waiting = connect(host, port)  # in the kernel's backlog, not served
     waiting.sendall(app.make_request("search", "ring"))
     waiting.settimeout(0.5)
     with pytest.raises(TimeoutError):
@@ -140,8 +138,6 @@ def test_connection_limit_pauses_accepting_until_one_closes(serve):
     first.close()
     waiting.settimeout(10)
     assert waiting.recv(4096)  # served as soon as a slot was free
-    for sock in (second, waiting):
-        sock.close()
 
 
 def test_two_hundred_concurrent_app_clients(serve, host):
