@@ -32,10 +32,8 @@ down:  ## stop the lab and remove its containers and networks
 check: venv  ## the fast tiers only: unit and loopback (no Docker)
 	$(VENV)/bin/pytest -m "unit or loopback" $(PYTEST_ARGS)
 
-test: build venv  ## every tier: unit, loopback, lab, guest (the CI command)
-	mkdir -p artifacts
-	SOCKETLAB_REQUIRE_LAB=1 SOCKETLAB_LAB_BUILD=0 $(VENV)/bin/pytest \
-		--junitxml=artifacts/junit.xml $(PYTEST_ARGS)
+test: build venv  ## every tier: lab and guest beside unit, loopback and fuzz (the CI command)
+	PYTEST=$(VENV)/bin/pytest scripts/test-tiers.sh $(PYTEST_ARGS)
 
 FUZZ_TIME ?= 600
 fuzz: venv  ## the atheris fuzzer for FUZZ_TIME seconds (default 600), niced; finds in artifacts/fuzz/

@@ -30,8 +30,8 @@ def test_capture_on_router_shows_the_same_addresses_on_both_networks(lab, captur
     result = lab.run("client", "socketlab", "app-client", SERVER_V4, "65432", "search", "morpheus", "--json")
     assert result.returncode == 0, str(result)
     local_port = json.loads(result.stdout)["local"][1]
-    capture.stop()
-    fields = lab.root("router", "tshark", "-r", capture.path, "-n",
+    pcap = capture.pcap()
+    fields = lab.root("router", "tshark", "-r", pcap, "-n",
                       "-Y", f"tcp.srcport == {local_port} && tcp.flags.syn == 1",
                       "-T", "fields", "-e", "sll.ifindex", "-e", "ip.src", "-e", "ip.dst")
     assert fields.returncode == 0, str(fields)

@@ -57,10 +57,10 @@ def test_capture_shows_the_handshake_and_the_message(lab, capture):
                      "--json")
     assert result.returncode == 0, str(result)
     local_port = json.loads(result.stdout)["local"][1]
-    capture.stop()
+    pcap = capture.pcap()
     # The router captures each packet twice (in on one network, out on the other): keep the
     # interface the first SYN came in on, in order.
-    shown = lab.root("router", "tshark", "-r", capture.path, "-n", "-Y", f"tcp.port == {local_port}",
+    shown = lab.root("router", "tshark", "-r", pcap, "-n", "-Y", f"tcp.port == {local_port}",
                      "-T", "fields", "-e", "sll.ifindex", "-e", "tcp.flags.str", "-e", "tcp.payload")
     assert shown.returncode == 0, str(shown)
     rows = [line.split("\t") for line in shown.stdout.splitlines() if line]

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# `make test`: every tier, in two pytest runs side by side on the machine's two cores.
+#
+#   lab side    -m "lab or guest"       the Compose lab and the PowerPC guest: one lab per
+#                                       session, so one run, in order (its output streams here)
+#   local side  -m "not (lab or guest)" unit, loopback, fuzz smoke: no Docker (its output is
+#                                       printed when it ends)
+#
+# Each run writes artifacts/junit-<side>.xml and every case is reported on its own. Arguments
+# go to both runs (e.g. -k, -x). Exit status: 0 only if both runs passed; a run that collected
+# no test (pytest's 5) is a failure unless arguments were given that may select nothing there.
+set -uo pipefail  # not -e: both sides run to the end, whatever the other does
+cd "$(dirname "$0")/.."
+PYTEST=${PYTEST:-.venv/bin/pytest}
+mkdir -p artifacts
+
+started=$SECONDS
+"$PYTEST" -m "not (lab or guest)" --junitxml=artifacts/junit-local.xml "$@" >artifacts/test-local.log 2>&1 &
+local_pid=$!
+SOCKETLAB_REQUIRE_LAB=1 SOCKETLAB_LAB_BUILD=0 \
+    "$PYTEST" -m "lab or guest" --junitxml=artifacts/junit-lab.xml "$@"
+lab_rc=$?
+wait "$local_pid"
+local_rc=$?
+echo
+echo "=============== local side (unit, loopback, fuzz): artifacts/test-local.log ==============="
+cat artifacts/test-local.log
+
+args_given=$#
+status=0
+for side in lab local; do
+    rc_var=${side}_rc
+    rc=${!rc_var}
+    if [[ $rc -ne 0 && ! ( $rc -eq 5 && $args_given -gt 0 ) ]]; then
+        echo "test-tiers: the $side side failed (pytest exit $rc)" >&2
+        status=1
+    fi
+done
+if [[ $lab_rc -eq 5 && $local_rc -eq 5 ]]; then
+    echo "test-tiers: no test ran on either side" >&2
+    status=1
+fi
+echo "test-tiers: lab side exit $lab_rc, local side exit $local_rc, $((SECONDS - started)) s wall"
+exit "$status"
