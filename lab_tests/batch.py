@@ -84,7 +84,7 @@ def main(argv=None) -> int:
 def run_batch(lab, position: str, cases: list[tuple[str, ...]], timeout: float):
     """``{argv: RunResult}`` for each ``socketlab`` argv in ``cases``, run in ``position``
     ("guest": the PowerPC guest by guest-exec; "user": the fast tier; "le": the client)."""
-    from lab_tests.conftest import RunResult
+    from lab_tests.harness import RunResult
 
     script = ["-c", Path(__file__).read_text(), json.dumps([list(c) for c in cases])]
     if position == "guest":

@@ -1,27 +1,16 @@
 """Loopback fixtures: real servers on 127.0.0.1 and ::1, run in a thread of the test process."""
 
 import contextlib
-import functools
 import socket
 import threading
 
 import pytest
 
-from socketlab import arrays
-from socketlab.handlers import AppHandler, EchoHandler
 from socketlab.server import Server, create_listener
 
-from .support import CliServer
+from .support import KINDS, CliServer
 
 HOSTS = ["127.0.0.1", "::1"]
-
-#: name -> handler factory; the echo and multi-connection servers are one program.
-KINDS = {
-    "echo": EchoHandler,
-    "multiconn": EchoHandler,
-    "app": AppHandler,
-    "app-naive": functools.partial(AppHandler, array_decoder=arrays.decode_array_naive),
-}
 
 
 @pytest.fixture(params=HOSTS)
@@ -33,7 +22,7 @@ def host(request):
 def serve():
     """``serve(kind, host, **server_options) -> (host, port)``; every server stops at teardown.
 
-    ``kind`` is a name from KINDS or a handler factory of its own.
+    ``kind`` is a name from support.KINDS or a handler factory of its own.
     """
     running = []
 

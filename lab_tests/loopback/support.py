@@ -1,5 +1,6 @@
 """Helpers for the loopback tests."""
 
+import functools
 import socket
 import struct
 import subprocess
@@ -7,7 +8,8 @@ import sys
 import threading
 import time
 
-from socketlab import app
+from socketlab import app, arrays, client
+from socketlab.handlers import AppHandler, EchoHandler
 from socketlab.cli import ready_port
 from socketlab.protocol import NEED_DATA, MessageDecoder
 
@@ -96,3 +98,31 @@ class CliServer:
             reader.join(10)
         self.process.stdout.close()
         self.process.stderr.close()
+
+
+# -- the programs, by name: their handlers and one right exchange with each -----------------
+
+#: name -> handler factory; the echo and multi-connection servers are one program.
+KINDS = {
+    "echo": EchoHandler,
+    "multiconn": EchoHandler,
+    "app": AppHandler,
+    "app-naive": functools.partial(AppHandler, array_decoder=arrays.decode_array_naive),
+}
+
+
+def exchange_echo(host, port):
+    assert client.echo(host, port, b"ping \xff\x00 pong") == b"ping \xff\x00 pong"
+
+
+def exchange_multiconn(host, port):
+    results = client.multiconn(host, port, 20)
+    assert results == {i: b"".join(client.multiconn_messages(i)) for i in range(1, 21)}
+
+
+def exchange_app(host, port):
+    reply = client.request(host, port, app.make_request("search", "ring"))
+    assert app.describe_response(reply.response) == app.SEARCH["ring"]
+
+
+CONFORMANCE = {"echo": exchange_echo, "multiconn": exchange_multiconn, "app": exchange_app}

@@ -19,7 +19,7 @@ import pytest
 from socketlab import app, arrays
 from socketlab.protocol import NEED_DATA, MessageDecoder, encode_message
 
-from .support import read_answer, reset, run_cli, wait_for
+from .support import CONFORMANCE, KINDS, read_answer, reset, run_cli, wait_for
 
 
 MiB = 1024 * 1024
@@ -433,9 +433,6 @@ class Exploding:
 
 @pytest.mark.parametrize("kind", ["echo", "multiconn", "app"])
 def test_a_handler_bug_closes_one_connection_and_the_loop_goes_on(serve, host, kind, caplog):
-    from .conftest import KINDS
-    from .test_programs import CONFORMANCE
-
     inner = KINDS[kind]
     host, port = serve(lambda peer: Exploding(inner(peer)), host, idle_timeout=None)
     with socket.create_connection((host, port), timeout=5) as bomb:

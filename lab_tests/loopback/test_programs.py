@@ -12,7 +12,8 @@ import struct
 import pytest
 
 from socketlab import app, client
-from .support import read_error_answer, reset, run_cli, wait_for
+
+from .support import CONFORMANCE, exchange_app, read_error_answer, reset, run_cli, wait_for
 
 
 
@@ -66,23 +67,6 @@ def test_servers_shut_down_cleanly_on_signals(cli_server, connect, signum):
 
 
 # -- one conformance check, reused by every server --------------------------------------------
-
-
-def exchange_echo(host, port):
-    assert client.echo(host, port, b"ping \xff\x00 pong") == b"ping \xff\x00 pong"
-
-
-def exchange_multiconn(host, port):
-    results = client.multiconn(host, port, 20)
-    assert results == {i: b"".join(client.multiconn_messages(i)) for i in range(1, 21)}
-
-
-def exchange_app(host, port):
-    reply = client.request(host, port, app.make_request("search", "ring"))
-    assert app.describe_response(reply.response) == app.SEARCH["ring"]
-
-
-CONFORMANCE = {"echo": exchange_echo, "multiconn": exchange_multiconn, "app": exchange_app}
 
 
 @pytest.mark.parametrize("kind", list(CONFORMANCE))
