@@ -43,6 +43,12 @@ RUN pip install --no-deps --no-build-isolation --break-system-packages . \
     && socketlab --help >/dev/null
 COPY --chmod=0755 services/hosts/ /opt/socketlab/hosts/
 COPY --chmod=0755 services/router/ /opt/socketlab/router/
+# The protocol's Wireshark dissector, in Wireshark's global Lua plugin folder: tshark and
+# Wireshark in any lab host read the guide's messages (docs/wireshark.md).
+COPY services/wireshark/socketlab.lua /opt/socketlab/wireshark/socketlab.lua
+RUN plugins="$(tshark -G folders | sed -n 's/^Global Lua Plugins:[[:space:]]*//p')" \
+    && mkdir -p "$plugins" && ln -s /opt/socketlab/wireshark/socketlab.lua "$plugins/socketlab.lua" \
+    && tshark -G protocols | grep -q "socketlab"
 WORKDIR /home/socketlab
 USER socketlab
 CMD ["socketlab", "--help"]

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make this host able to run the lab: Docker engine, Compose v2, buildx, the
-# Debian base image. Idempotent: where Docker already works, it does nothing
+# Debian base image, and tshark (the dissector's own test reads a pcap with it).
+# Idempotent: where Docker and tshark already work, it does nothing
 # but check. Supported hosts: Debian 12 / Debian 13 and derivatives (apt).
 #
 #   scripts/setup-host.sh            # engine + compose + buildx + base image
@@ -60,6 +61,18 @@ install_packages() {
     fi
 }
 
+install_tshark() {  # lab_tests/unit/test_dissector.py reads a committed pcap with the host's tshark
+    command -v tshark >/dev/null && return 0
+    command -v apt-get >/dev/null || die "tshark is missing: install Wireshark's tshark (4.0 or later)"
+    local sudo=
+    [ "$(id -u)" = 0 ] || sudo=sudo
+    say "installing tshark"
+    # Its debconf question (may non-root users capture?): no, without asking.
+    echo 'wireshark-common wireshark-common/install-setuid boolean false' | $sudo debconf-set-selections
+    [ -n "$apt_updated" ] || { $sudo apt-get update -qq; apt_updated=1; }
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tshark >/dev/null
+}
+
 start_dockerd() {
     docker_works && return 0
     say "starting dockerd"
@@ -103,6 +116,7 @@ main() {
     compose_works || die "docker compose v2 is not available after setup"
     buildx_works || die "docker buildx is not available after setup"
     ensure_base_image
+    install_tshark
 }
 
 main "$@"
