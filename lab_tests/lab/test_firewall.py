@@ -12,21 +12,53 @@ import json
 
 import pytest
 
-from lab_tests import topology
+from lab_tests import packets, topology
 from lab_tests.probing import SEEN, check, probe_port, probe_timeout
 from socketlab.errors import Outcome
 
-SERVER = {"IPv4": topology.address("server", "servernet", 4),
-          "IPv6": topology.address("server", "servernet", 6)}
 TIMEOUT = 1.0
 RULES = topology.firewall()
 LISTENING = {listener.port for listener in topology.server_ports()}
 ACCEPTED = [rule for rule in RULES if rule.outcome == Outcome.CONNECTED]
+CLIENT = {4: topology.CLIENT_V4, 6: topology.CLIENT_V6}
+ROUTER = {version: topology.address("router", "clientnet", version) for version in (4, 6)}
+#: nft's `reject with icmpx type host-unreachable`, as each family puts it on the wire.
+HOST_UNREACHABLE = {4: (packets.ICMP_UNREACH, packets.ICMP_HOST_UNREACH),
+                    6: (packets.ICMP6_UNREACH, packets.ICMP6_ADDR_UNREACH)}
 
 
-@pytest.fixture(params=["IPv4", "IPv6"])
-def server(request):
-    return SERVER[request.param]
+def check_packets(lab, capture, outcome: Outcome, server: str, port: int, *, by_router: bool = True) -> None:
+    """The probe's packets say ``outcome``: what the router told the client (on the client's
+    side of it), and whether it forwarded the SYN. ``by_router``: a refusal is the router's own
+    reset, not the server's."""
+    version = 6 if ":" in server else 4
+    seen = [p for p in packets.connection(packets.read(lab.read_file("router", capture.pcap())), port)
+            if p.version == version]
+    listing = "\n".join(map(str, seen))
+    client_side = packets.interface_of(seen, CLIENT[version])
+    sent = [p for p in seen if p.ifindex == client_side and not p.outgoing]  # by the client
+    told = [p for p in seen if p.ifindex == client_side and p.outgoing]  # to the client
+    forwarded = [p for p in seen if p.ifindex != client_side and p.outgoing]  # to the server
+    syns = [p for p in sent if p.flags == "S"]
+    assert syns and all((p.src, p.dst) == (CLIENT[version], server) for p in sent), listing
+    if outcome == Outcome.CONNECTED:
+        assert any(p.flags == "S." and p.src == server for p in told), listing
+        assert forwarded, listing
+    elif outcome == Outcome.REFUSED:
+        [reset] = told
+        assert reset.flags == "R." and reset.src == server, listing  # RST, ACK: as if from the server
+        assert reset.tcp.ack == (syns[0].tcp.seq + 1) % 2**32, listing
+        assert bool(forwarded) != by_router, listing  # the router's reset: the SYN never went on
+    elif outcome == Outcome.TIMEOUT:
+        # Silence: the same SYN, sent again, never forwarded, never answered.
+        assert told == [] and forwarded == [], listing
+        assert sent == syns and len({p.tcp.seq for p in syns}) == 1, listing
+    else:
+        assert outcome == Outcome.UNREACHABLE
+        assert forwarded == [] and told, listing
+        assert all(p.src == ROUTER[version] for p in told), listing
+        assert packets.unreachable(told) == [HOST_UNREACHABLE[version]] * len(told), listing
+        assert {packets.quoted(p) for p in told} == {(6, syns[0].tcp.sport, port)}, listing
 
 
 def test_ruleset_states_the_default(lab):
@@ -36,10 +68,11 @@ def test_ruleset_states_the_default(lab):
 
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda rule: f"{rule.first}-{rule.outcome}")
-def test_every_rule_of_the_ruleset_as_python_sees_it(lab, server, rule):
+def test_every_rule_of_the_ruleset_as_python_sees_it(lab, capture, server, rule):
     port = probe_port(rule)
     timeout = probe_timeout(rule.outcome, TIMEOUT)
     check(lab.probe("client", server, port, timeout=timeout), rule.outcome, server, port, timeout)
+    check_packets(lab, capture, rule.outcome, server, port)
 
 
 @pytest.mark.parametrize("rule", [r for r in RULES if r.outcome != Outcome.CONNECTED],
@@ -64,9 +97,11 @@ def test_allowed_port_gives_the_exact_answer(lab, server):
 
 
 @pytest.mark.parametrize("rule", ACCEPTED, ids=lambda rule: f"{rule.first}-{rule.last}")
-def test_allowed_port_without_listener_is_refused_by_the_server(lab, server, rule):
+def test_allowed_port_without_listener_is_refused_by_the_server(lab, capture, server, rule):
     port = next(p for p in range(rule.first, rule.last + 1) if p not in LISTENING)
     check(lab.probe("client", server, port, timeout=TIMEOUT), Outcome.REFUSED, server, port, TIMEOUT)
+    # The same reset as the router's, to Python; on the wire, the server's, forwarded.
+    check_packets(lab, capture, Outcome.REFUSED, server, port, by_router=False)
 
 
 def unlisted_ports() -> list[int]:
@@ -77,8 +112,9 @@ def unlisted_ports() -> list[int]:
 
 
 @pytest.mark.parametrize("port", unlisted_ports())
-def test_unlisted_port_falls_to_the_default_drop(lab, server, port):
+def test_unlisted_port_falls_to_the_default_drop(lab, capture, server, port):
     check(lab.probe("client", server, port, timeout=TIMEOUT), Outcome.TIMEOUT, server, port, TIMEOUT)
+    check_packets(lab, capture, Outcome.TIMEOUT, server, port)
 
 
 @pytest.mark.parametrize("port", [probe_port(r) for r in RULES if r.outcome != Outcome.CONNECTED]

@@ -46,3 +46,16 @@ def test_the_ruleset_and_the_server_ports_are_read_not_assumed():
     # every listener is reachable through the router: inside an accepted range
     accepted = [rule for rule in rules if rule.outcome == "connected"]
     assert all(any(r.first <= port <= r.last for r in accepted) for port in ports)
+
+
+def test_the_router_finds_each_network_by_its_subnet_and_starts_unimpaired():
+    """The router's ``<NET>_V4`` (how impair.sh finds its interface on NET) repeats compose.yaml's
+    subnets: they must agree. Each network has its ``IMPAIR_<NET>``, empty unless given."""
+    from lab_tests import topology
+
+    env = topology.router_environment()
+    names = [net.name.upper() for net in topology.networks()]
+    assert {f"{name}_V4": env.get(f"{name}_V4") for name in names} == {
+        f"{net.name.upper()}_V4": net.subnet(4) for net in topology.networks()}
+    declared = {key: value for key, value in env.items() if key.startswith("IMPAIR_") and key != "IMPAIR_BACKEND"}
+    assert declared == {f"IMPAIR_{name}": f"${{IMPAIR_{name}:-}}" for name in names}

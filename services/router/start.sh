@@ -1,10 +1,15 @@
 #!/bin/sh
-# Router start (as root): routes, firewall, then idle as socketlab. Captures and impairments are
-# started on demand by `docker compose exec router ...` (see docs/lab.md).
+# Router start (as root): routes, firewall, the declared impairments, then idle as socketlab.
+# Captures, and impairments changed live, are started on demand by `docker compose exec router
+# ...` (see docs/lab.md).
 #
 # Environment (compose.yaml sets them):
 #   GUESTNET_V4 / GUESTNET_V6   the PowerPC guest's routed subnet
 #   GUESTGW_V4 / GUESTGW_V6     client-ppc, the guest's gateway on clientnet
+#   SERVERNET_V4 / CLIENTNET_V4 the subnets of the networks the router is on (impair.sh --net)
+#   IMPAIR_<NET>                impair.sh options for what the router sends into NET, e.g.
+#                               IMPAIR_CLIENTNET="--delay 20 --loss 3"; empty: none
+#   IMPAIR_BACKEND              netem | nfqueue; empty: netem where the kernel has it
 set -eu
 
 say() { printf 'router: %s\n' "$*"; }
@@ -20,6 +25,21 @@ ip -6 route replace "${GUESTNET_V6:-2001:db8:3::/64}" via "${GUESTGW_V6:-2001:db
 
 nft -f /opt/socketlab/router/nftables.conf
 say "firewall loaded from services/router/nftables.conf"
+# Impairments as data (docs/lab.md#impairments-as-data): after the firewall, whose
+# `flush ruleset` would remove the helper's queue rules.
+if ! applied=$(/opt/socketlab/router/impair.sh apply 2>&1); then
+    printf '%s\n' "$applied" | sed 's/^/router: /'
+    say "error: the declared impairments (IMPAIR_*) could not be applied"
+    exit 1
+fi
+[ -z "$applied" ] || printf '%s\n' "$applied" | sed 's/^/router: /'
+# IPv6 forwards once duplicate address detection has passed (about a second after the
+# interfaces came up; before, the router cannot even ask for its neighbours): "ready" means
+# both families.
+for _ in $(seq 1 100); do
+    [ -n "$(ip -6 addr show tentative)" ] || break
+    sleep 0.05
+done
 ip -br addr | sed 's/^/router: addr /'
 ip -4 route | sed 's/^/router: route /'
 ip -6 route | grep -v '^fe80' | sed 's/^/router: route6 /'
