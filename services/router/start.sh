@@ -43,6 +43,7 @@ done
 ip -br addr | sed 's/^/router: addr /'
 ip -4 route | sed 's/^/router: route /'
 ip -6 route | grep -v '^fe80' | sed 's/^/router: route6 /'
+touch /run/socketlab-router-ready  # the health check's half: firewall, impairments, IPv6 all done
 say "ready"
 
 # The root part ends here: idle as the unprivileged user socketlab (no
