@@ -1,13 +1,16 @@
 #!/bin/sh
-# make-rootfs ROOT OUT_CPIO: turn the installed cross CPython in ROOT into the guest's root
-# (trimmed stdlib, stripped binaries, the glibc pieces the ELF files need, /etc, .pyc that
-# never go stale) and write it as the base initramfs archive OUT_CPIO.
+# make-rootfs ROOT OUT_CPIO [LIBDIR...]: turn the installed cross CPython in ROOT into the
+# guest's root (trimmed stdlib, stripped binaries, the shared libraries the ELF files need,
+# /etc, .pyc that never go stale) and write it as the base initramfs archive OUT_CPIO.
+# A needed library is taken from the first LIBDIR that has it (OpenSSL's), else the sysroot.
 # INITRAMFS_COMPRESS=gzip|none (gzip: smaller image; none: no inflate in the TCG guest).
 set -eu
 R=$1 OUT=$2
+shift 2
 mkdir -p "$(dirname "$OUT")"
 T=powerpc64-linux-gnu
 SYSROOT=/usr/$T
+LIBDIRS="$* $SYSROOT/lib"
 PYLIB=usr/lib/python3.11
 cd "$R"
 
@@ -24,9 +27,17 @@ find . -name '*.exe' -delete
 # --- strip the ELF files ---
 $T-strip --strip-unneeded usr/bin/python3.11 $PYLIB/lib-dynload/*.so
 
-# --- glibc: the closure of DT_NEEDED from the sysroot, plus libgcc_s (pthread_exit unwinding) ---
+# --- libraries: the closure of DT_NEEDED (OpenSSL from LIBDIR, glibc from the sysroot) in
+# /lib64, the loader's default path; plus libgcc_s (pthread_exit unwinding) ---
 mkdir -p lib64 lib usr/lib
 needed() { $T-readelf -d "$@" 2>/dev/null | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | sort -u; }
+findlib() {
+    for d in $LIBDIRS; do
+        if [ -e "$d/$1" ]; then echo "$d/$1"; return 0; fi
+    done
+    echo "make-rootfs: $1 is needed but in none of $LIBDIRS" >&2
+    return 1
+}
 todo=$(needed usr/bin/python3.11 $PYLIB/lib-dynload/*.so)
 have=
 while [ -n "$todo" ]; do
@@ -34,7 +45,10 @@ while [ -n "$todo" ]; do
     for lib in $todo; do
         case " $have " in *" $lib "*) continue ;; esac
         have="$have $lib"
-        cp -L "$SYSROOT/lib/$lib" lib64/
+        src=$(findlib "$lib")
+        cp -L "$src" lib64/
+        # the sysroot's glibc comes stripped; a LIBDIR's library is as its build left it
+        case $src in "$SYSROOT"/*) ;; *) $T-strip --strip-unneeded "lib64/$lib" ;; esac
         next="$next $(needed "lib64/$lib")"
     done
     todo=$next
@@ -49,7 +63,7 @@ ln -sfn ../../lib64 usr/lib/$T
 ln -sfn usr/bin bin
 ln -sfn python3.11 usr/bin/python3
 ln -sfn python3 usr/bin/python
-echo "make-rootfs: glibc pieces:$have libgcc_s.so.1 ld64.so.1"
+echo "make-rootfs: libraries:$have libgcc_s.so.1 ld64.so.1"
 
 # --- the rest of a root ---
 mkdir -p dev proc sys tmp run root etc opt/socketlab opt/guest

@@ -16,7 +16,7 @@ import socket
 import sys
 import time
 
-from socketlab import __version__, app, arrays, client, demo, fill
+from socketlab import __version__, app, arrays, client, demo, fill, tls
 from socketlab.errors import Outcome, classify
 from socketlab.protocol import LocalProtocolError, ProtocolError
 from socketlab import server as servers
@@ -103,7 +103,29 @@ def _listen(args) -> socket.socket:
                    + (f": {hint}" if hint else "")) from None
 
 
+def _server_tls(args):
+    """The server's ssl.SSLContext from --tls-cert/--tls-key, None without them."""
+    if not (args.tls_cert or args.tls_key):
+        return None
+    if not (args.tls_cert and args.tls_key):
+        args.parser.error("--tls-cert and --tls-key go together")
+    try:
+        return tls.server_context(args.tls_cert, args.tls_key)
+    except ImportError:
+        raise Fail("TLS: this Python has no ssl module") from None
+    except OSError as exc:  # a missing file, or ssl.SSLError for a bad certificate or key
+        raise Fail(f"TLS: cannot load {args.tls_cert} / {args.tls_key}: {exc}") from None
+
+
+def _client_tls(args) -> tls.ClientTLS | None:
+    """How a client speaks TLS (--tls, --tls-ca, --tls-server-name), None for plain TCP."""
+    if not (args.tls or args.tls_ca or args.tls_server_name):
+        return None
+    return tls.ClientTLS(ca=args.tls_ca, server_name=args.tls_server_name)
+
+
 def _serve(args, handler_factory) -> int:
+    context = _server_tls(args)
     listener = _listen(args)
     _raise_nofile_limit()
     server = Server(
@@ -114,6 +136,7 @@ def _serve(args, handler_factory) -> int:
         max_connections=args.max_connections,
         max_buffered=args.max_buffered,
         socket_buffer=args.socket_buffer,
+        tls=context,
     )
     interrupted = []
 
@@ -129,7 +152,8 @@ def _serve(args, handler_factory) -> int:
     idle = f"{args.idle_timeout:g} s" if args.idle_timeout else "never"
     request = f"{args.request_timeout:g} s" if args.request_timeout else "never"
     print(f"socketlab: idle connections close after {idle} (--idle-timeout), unfinished "
-          f"requests after {request} (--request-timeout)", flush=True)
+          f"requests after {request} (--request-timeout)"
+          + (f"; TLS with {args.tls_cert}" if context else ""), flush=True)
     server.serve_forever()
     if signal.SIGINT in interrupted:
         print("Caught keyboard interrupt, exiting", flush=True)
@@ -177,7 +201,8 @@ def cmd_app_server(args) -> int:
 
 
 def cmd_echo_client(args) -> int:
-    data = client.echo(args.host, args.port, args.message.encode("utf-8"), timeout=args.timeout)
+    data = client.echo(args.host, args.port, args.message.encode("utf-8"), timeout=args.timeout,
+                       tls=_client_tls(args))
     print(f"Received {data!r}")
     return 0
 
@@ -205,7 +230,8 @@ def cmd_app_client(args) -> int:
     except LocalProtocolError as exc:  # e.g. stats numbers that do not parse
         args.parser.error(str(exc))
     narrate = None if args.json else _narrate(args)
-    reply = client.request(args.host, args.port, wire, timeout=args.timeout, narrate=narrate)
+    reply = client.request(args.host, args.port, wire, timeout=args.timeout, narrate=narrate,
+                           tls=_client_tls(args))
     if args.json:
         result = app.describe_response(reply.response)
         print(json.dumps({
@@ -216,6 +242,7 @@ def cmd_app_client(args) -> int:
             "result": result,
             "local": list(reply.local),
             "peer": list(reply.peer),
+            **({"tls": reply.tls} if reply.tls else {}),
         }, ensure_ascii=False))
         return 0
     for line in app.result_lines(reply.response):
@@ -226,7 +253,7 @@ def cmd_app_client(args) -> int:
 
 
 def cmd_probe(args) -> int:
-    result = client.probe(args.host, args.port, timeout=args.timeout)
+    result = client.probe(args.host, args.port, timeout=args.timeout, tls=_client_tls(args))
     print(json.dumps(result))
     return 0 if result["outcome"] == Outcome.CONNECTED else 1
 
@@ -268,7 +295,7 @@ def cmd_fill_client(args) -> int:
 
 def cmd_demo(args) -> int:
     wrong, total = demo.run(args.host, args.port, timeout=args.timeout,
-                            shown_host=_shown_host(args.host))
+                            shown_host=_shown_host(args.host), tls=_client_tls(args))
     if wrong:
         raise Fail(f"demo: {wrong} of {total} answers wrong")
     return 0
@@ -317,6 +344,17 @@ def build_parser() -> argparse.ArgumentParser:
                             f"are closed (default {servers.DEFAULT_MAX_BUFFERED})")
         p.add_argument("--socket-buffer", type=_positive(int), default=None, metavar="BYTES",
                        help="SO_SNDBUF/SO_RCVBUF of accepted sockets (default: the kernel's)")
+        p.add_argument("--tls-cert", metavar="FILE", help="serve TLS with this certificate "
+                       "(PEM, the chain); needs --tls-key (docs/tls.md)")
+        p.add_argument("--tls-key", metavar="FILE", help="the certificate's private key (PEM)")
+
+    def tls_options(p):
+        p.add_argument("--tls", action="store_true", help="speak TLS; trust the system's CAs "
+                       "unless --tls-ca (docs/tls.md)")
+        p.add_argument("--tls-ca", metavar="FILE",
+                       help="trust only this CA (PEM) for the server's certificate; implies --tls")
+        p.add_argument("--tls-server-name", metavar="NAME",
+                       help="the name the certificate must carry (default: HOST); implies --tls")
 
     def timeout_option(p, default=10.0):
         p.add_argument("--timeout", type=_positive(float), default=default, metavar="S",
@@ -335,6 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("message", nargs="?", default="Hello, world")
     timeout_option(p)
     quiet_option(p)
+    tls_options(p)
 
     p = add("multiconn-server", cmd_echo_server, "the guide's multi-connection (echo) server")
     p.add_argument("host", type=_host)
@@ -377,6 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON line")
     timeout_option(p)
     quiet_option(p)
+    tls_options(p)
 
     p = add("fill-server", cmd_fill_server,
             "accept connections and never read them (the guide's troubleshooting server)")
@@ -398,11 +438,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("host", type=_host)
     p.add_argument("port", type=_client_port)
     timeout_option(p, default=2.0)
+    tls_options(p)
 
     p = add("demo", cmd_demo, "every request kind against an app server, checked")
     p.add_argument("host", nargs="?", type=_host, default=DEFAULT_HOST)
     p.add_argument("--port", type=_client_port, default=DEFAULT_PORT)
     timeout_option(p)
+    tls_options(p)
     return parser
 
 

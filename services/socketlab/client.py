@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from socketlab.app import Narrate, received_line, shown
 from socketlab.errors import Outcome, bad_host_name, classify, getaddrinfo
 from socketlab.protocol import NEED_DATA, Message, MessageDecoder, RemoteProtocolError
+from socketlab.tls import ClientTLS, session
 
 __all__ = ["ExchangeError", "connect", "echo", "multiconn", "request", "probe", "Reply"]
 
@@ -61,21 +62,31 @@ class Deadline:
         sock.sendall(data)
 
 
-def connect(host: str, port: int, *, timeout: float) -> socket.socket:
+def connect(host: str, port: int, *, timeout: float, tls: ClientTLS | None = None) -> socket.socket:
     """A connected socket, or the OS's exception (ConnectionRefusedError, TimeoutError, ...).
 
-    ``""`` is this host, as in the guide's client (``connect(("", port))``: INADDR_ANY).
+    ``""`` is this host, as in the guide's client (``connect(("", port))``: INADDR_ANY). With
+    ``tls``, the socket is a TLS one whose handshake (within the same ``timeout``) has checked
+    the server's certificate; or ``ssl.SSLError`` says why not.
     """
     try:
-        return socket.create_connection((host or "0.0.0.0", port), timeout=timeout)
+        sock = socket.create_connection((host or "0.0.0.0", port), timeout=timeout)
     except UnicodeError:
         raise bad_host_name(host) from None
+    if tls is None:
+        return sock
+    try:
+        return tls.wrap(sock, host)
+    except BaseException:
+        sock.close()
+        raise
 
 
-def echo(host: str, port: int, message: bytes, *, timeout: float = 10.0) -> bytes:
+def echo(host: str, port: int, message: bytes, *, timeout: float = 10.0,
+         tls: ClientTLS | None = None) -> bytes:
     """Send ``message`` to an echo server; return the echo, which must be the same bytes."""
     deadline = Deadline(timeout)
-    with connect(host, port, timeout=deadline.remaining()) as sock:
+    with connect(host, port, timeout=deadline.remaining(), tls=tls) as sock:
         deadline.sendall(sock, message)
         received = bytearray()
         while len(received) < len(message):
@@ -190,10 +201,12 @@ class Reply:
     response: Message
     local: tuple
     peer: tuple
+    tls: dict | None = None  # tls.session(): version, cipher, ... (None: plain TCP)
 
 
 def request(
-    host: str, port: int, wire: bytes, *, timeout: float = 10.0, narrate: Narrate = None
+    host: str, port: int, wire: bytes, *, timeout: float = 10.0, narrate: Narrate = None,
+    tls: ClientTLS | None = None,
 ) -> Reply:
     """Send one encoded request, read one response (the guide: one request per connection).
 
@@ -204,8 +217,9 @@ def request(
     address = (host, port)
     say(f"Starting connection to {address}")
     deadline = Deadline(timeout)
-    with connect(host, port, timeout=deadline.remaining()) as sock:
+    with connect(host, port, timeout=deadline.remaining(), tls=tls) as sock:
         local, peer = sock.getsockname()[:2], sock.getpeername()[:2]
+        negotiated = session(sock) if tls is not None else None
         say(f"Sending {shown(wire)} to {address}")
         deadline.sendall(sock, wire)
         decoder = MessageDecoder()
@@ -216,22 +230,27 @@ def request(
             if response is not NEED_DATA:
                 if narrate is not None:
                     narrate(received_line(response, "response", address))
-                return Reply(response, local, peer)
+                return Reply(response, local, peer, negotiated)
             if not data:
                 raise RemoteProtocolError("server closed the connection without a response")
 
 
-def probe(host: str, port: int, *, timeout: float = 2.0) -> dict:
-    """Try one TCP connection; describe exactly what happened (see docs/cli.md)."""
+def probe(host: str, port: int, *, timeout: float = 2.0, tls: ClientTLS | None = None) -> dict:
+    """Try one TCP connection (and with ``tls``, its handshake); describe exactly what happened
+    (see docs/cli.md): with TLS, ``tls`` holds what was negotiated."""
     result = {"outcome": Outcome.CONNECTED, "exception": None, "errno": None, "message": None,
               "host": host, "port": port, "family": None, "local": None, "peer": None}
+    if tls is not None:
+        result["tls"] = None
     start = time.monotonic()
     try:
         result["family"] = getaddrinfo(host, port)[0][0].name
         start = time.monotonic()
-        with connect(host, port, timeout=timeout) as sock:
+        with connect(host, port, timeout=timeout, tls=tls) as sock:
             elapsed = time.monotonic() - start
             result["local"], result["peer"] = list(sock.getsockname()[:2]), list(sock.getpeername()[:2])
+            if tls is not None:
+                result["tls"] = session(sock)
     except OSError as exc:
         elapsed = time.monotonic() - start
         failure = classify(exc)

@@ -88,8 +88,9 @@ def _guide_server_answer(wire: bytes, result: Any) -> bool:
 
 
 def run(host: str, port: int, *, timeout: float, shown_host: str | None = None,
-        say: Callable[[str], None] = print) -> tuple[int, int]:
-    """Every case against an app server, one line each; returns (wrong answers, cases)."""
+        say: Callable[[str], None] = print, tls=None) -> tuple[int, int]:
+    """Every case against an app server, one line each; returns (wrong answers, cases).
+    ``tls`` (a :class:`socketlab.tls.ClientTLS`): every request over TLS."""
     say(f"byteorder: {sys.byteorder} (this client: Python {platform.python_version()} "
         f"on {platform.machine() or 'unknown'})")
     say(f"server: {shown_host or host} port {port}")
@@ -97,7 +98,7 @@ def run(host: str, port: int, *, timeout: float, shown_host: str | None = None,
     for case in cases():
         total += 1
         wire = case.request()
-        reply = client.request(host, port, wire, timeout=timeout)
+        reply = client.request(host, port, wire, timeout=timeout, tls=tls)
         result = app.describe_response(reply.response)
         if result in case.acceptable:
             verdict = "ok "
@@ -116,5 +117,6 @@ def run(host: str, port: int, *, timeout: float, shown_host: str | None = None,
         say(f"demo: all {total - skipped} answers correct; {skipped} array requests answered "
             f"as the guide's own server does (socketlab's array type is an extension)")
     elif not wrong:
-        say(f"demo: all {total} answers correct (peer {reply.peer[0]}, me {reply.local[0]})")
+        over = f", over {reply.tls['version']} {reply.tls['cipher']}" if reply.tls else ""
+        say(f"demo: all {total} answers correct (peer {reply.peer[0]}, me {reply.local[0]}{over})")
     return wrong, total

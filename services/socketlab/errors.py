@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import errno
 import socket
+import sys
 from dataclasses import dataclass
 
 __all__ = ["Outcome", "Failure", "classify", "getaddrinfo", "bad_host_name"]
@@ -39,6 +40,7 @@ class Outcome(enum.StrEnum):
     ADDRESS_NOT_AVAILABLE = "address-not-available", "OSError EADDRNOTAVAIL: the address is not one of this host's"
     PERMISSION_DENIED = "permission-denied", "PermissionError (EACCES): e.g. a port below 1024 without privilege"
     NAME_NOT_RESOLVED = "name-not-resolved", "socket.gaierror (EAI_*): the host name did not resolve"
+    TLS_ERROR = "tls-error", "ssl.SSLError (the OpenSSL reason): the TLS handshake failed: an untrusted or expired certificate, a name mismatch, a peer that does not speak TLS"
     ERROR = "error", "anything else (the errno name is given)"
 
 
@@ -76,6 +78,14 @@ class Failure:
 
 def classify(exc: BaseException) -> Failure:
     kind = type(exc).__name__
+    ssl = sys.modules.get("ssl")  # not imported here: a Python without ssl runs the rest
+    if ssl is not None and isinstance(exc, ssl.SSLError):
+        reason = getattr(exc, "reason", None)
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            words = f"certificate verify failed: {exc.verify_message}"
+        else:
+            words = (reason or str(exc)).replace("_", " ").lower()
+        return Failure(Outcome.TLS_ERROR, words, reason, kind, str(exc))
     if isinstance(exc, socket.gaierror):
         name = next((n for n in dir(socket) if n.startswith("EAI_") and getattr(socket, n) == exc.errno), None)
         return Failure(Outcome.NAME_NOT_RESOLVED, "name not resolved", name, kind,

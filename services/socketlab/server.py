@@ -21,6 +21,12 @@ What a peer can hold, and for how long (docs/reliability.md):
 A reply is never destroyed by a reset: once it is flushed the server shuts down its sending
 side and reads (and discards) what the peer still sends until it closes, for at most
 ``LINGER_BYTES`` and ``LINGER_TIMEOUT`` seconds, and only then closes the socket.
+
+With ``tls`` (an ``ssl.SSLContext``), each accepted socket is wrapped and its handshake is
+driven by the loop like any other I/O (``SSLWantReadError``/``SSLWantWriteError`` say which
+event to wait for), so a slow or silent handshake never stalls anyone else; it counts as a
+request under way, so ``request_timeout`` bounds it. A failed handshake is that connection's
+failure, logged. The handler sees the same bytes as without TLS.
 """
 
 from __future__ import annotations
@@ -35,6 +41,15 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 from socketlab.errors import getaddrinfo
 from socketlab.protocol import ProtocolError
+
+try:  # only TLS needs it; a Python built without ssl runs every plain server
+    import ssl
+    _WANT = (ssl.SSLWantReadError, ssl.SSLWantWriteError)
+except ImportError:  # pragma: no cover - the guest's CPython before it had OpenSSL
+    ssl = None
+    _WANT = ()
+#: What a non-blocking socket, plain or TLS, raises when it cannot go on now.
+_WOULD_BLOCK = (BlockingIOError, *_WANT)
 
 if TYPE_CHECKING:  # the contract lives with the handlers; the loop only calls it
     from socketlab.handlers import Handler
@@ -96,7 +111,7 @@ def create_listener(host: str, port: int, *, backlog: int = 4096) -> socket.sock
 
 class _Connection:
     __slots__ = ("sock", "peer", "handler", "out", "last_active", "events", "held",
-                 "lingering", "discarded", "eof")
+                 "lingering", "discarded", "eof", "handshake")
 
     def __init__(self, sock, peer, handler, now) -> None:
         self.sock = sock
@@ -109,6 +124,8 @@ class _Connection:
         self.lingering = False  # the reply is out, our side is shut: only discarding now
         self.discarded = 0
         self.eof = False
+        #: TLS: None (plain, or done), else the event the handshake waits for
+        self.handshake: int | None = None
 
 
 class Server:
@@ -135,6 +152,7 @@ class Server:
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         max_buffered: int = DEFAULT_MAX_BUFFERED,
         socket_buffer: int | None = None,
+        tls=None,
     ) -> None:
         self.listener = listener
         self.handler_factory = handler_factory
@@ -143,6 +161,7 @@ class Server:
         self.max_connections = max_connections
         self.max_buffered = max_buffered
         self.socket_buffer = socket_buffer
+        self.tls = tls
         #: Open connections by file descriptor, least recently active first.
         self.connections: collections.OrderedDict[int, _Connection] = collections.OrderedDict()
         #: Bytes held by all connections now (see ``max_buffered``).
@@ -201,6 +220,9 @@ class Server:
         if not self._is_open(conn):
             return  # closed earlier in this round (its descriptor may already be reused)
         try:
+            if conn.handshake is not None:
+                self._handshake(conn)
+                return
             if mask & selectors.EVENT_READ:
                 self._read(conn)
             if mask & selectors.EVENT_WRITE and self._is_open(conn):
@@ -256,6 +278,8 @@ class Server:
                 if self.socket_buffer:
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.socket_buffer)
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.socket_buffer)
+                if self.tls is not None:
+                    sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
                 handler = self.handler_factory(peer)
             except Exception:
                 log.exception("%s cannot start a handler; closing that connection",
@@ -264,17 +288,41 @@ class Server:
                 continue
             conn = _Connection(sock, peer, handler, time.monotonic())
             self.connections[sock.fileno()] = conn
+            if self.tls is not None:
+                conn.handshake = selectors.EVENT_READ
+                if self.request_timeout is not None:  # the handshake counts as the request
+                    self._requests[conn] = time.monotonic() + self.request_timeout
             # Most clients send at once: read before paying for a select round trip.
             self._dispatch(conn, selectors.EVENT_READ)
+
+    def _handshake(self, conn: _Connection) -> None:
+        try:
+            conn.sock.do_handshake()
+        except ssl.SSLWantReadError:
+            conn.handshake = selectors.EVENT_READ
+        except ssl.SSLWantWriteError:
+            conn.handshake = selectors.EVENT_WRITE
+        except (ssl.SSLError, OSError) as exc:
+            self._close(conn, f"TLS handshake failed: {exc}")
+            return
+        else:
+            conn.handshake = None
+            self._requests.pop(conn, None)  # the request's own deadline starts with its first byte
+            self._touch(conn)
+            self._read(conn)  # the request may have come with the handshake's last flight
+            return
+        self._update(conn)
 
     def _read(self, conn: _Connection) -> None:
         try:
             data = conn.sock.recv(_RECV_SIZE)
-        except BlockingIOError:
+            while data and self.tls is not None and conn.sock.pending():  # decrypted, held by TLS
+                data += conn.sock.recv(_RECV_SIZE)
+        except _WOULD_BLOCK:
             self._update(conn)
             return
-        except OSError as exc:
-            self._close(conn, f"receive failed: {exc}")
+        except OSError as exc:  # a lingering peer's errors (TLS's included) are nobody's business
+            self._close(conn, None if conn.lingering else f"receive failed: {exc}")
             return
         self._touch(conn)
         if conn.lingering:
@@ -307,7 +355,7 @@ class Server:
         if conn.out:
             try:
                 sent = conn.sock.send(conn.out)
-            except BlockingIOError:
+            except _WOULD_BLOCK:
                 sent = 0
             except OSError as exc:
                 self._close(conn, f"send failed: {exc}")
@@ -328,6 +376,11 @@ class Server:
         if conn.eof:
             self._close(conn)
             return
+        if self.tls is not None:
+            try:
+                conn.sock.unwrap()  # sends TLS's close_notify; the peer's is not awaited
+            except (*_WANT, ssl.SSLError, OSError):
+                pass
         try:
             conn.sock.shutdown(socket.SHUT_WR)
         except OSError:  # the peer is already gone
@@ -381,12 +434,15 @@ class Server:
     def _update(self, conn: _Connection) -> None:
         if not self._is_open(conn):
             return
-        events = 0
-        if conn.lingering or (not conn.handler.finished and not conn.eof
-                              and len(conn.out) < HIGH_WATER):
-            events |= selectors.EVENT_READ
-        if conn.out:
-            events |= selectors.EVENT_WRITE
+        if conn.handshake is not None:  # TLS: what the handshake waits for, nothing else
+            events = conn.handshake
+        else:
+            events = 0
+            if conn.lingering or (not conn.handler.finished and not conn.eof
+                                  and len(conn.out) < HIGH_WATER):
+                events |= selectors.EVENT_READ
+            if conn.out:
+                events |= selectors.EVENT_WRITE
         if events != conn.events:
             if conn.events == 0:
                 self._selector.register(conn.sock, events, conn)
@@ -402,8 +458,11 @@ class Server:
             conn, deadline = next(iter(self._requests.items()))
             if deadline > now:
                 break
-            self._close(conn, f"request not complete within {self.request_timeout:g} s "
-                              f"of its first byte ({conn.handler.buffered} bytes received)")
+            if conn.handshake is not None:
+                self._close(conn, f"TLS handshake not complete within {self.request_timeout:g} s")
+            else:
+                self._close(conn, f"request not complete within {self.request_timeout:g} s "
+                                  f"of its first byte ({conn.handler.buffered} bytes received)")
         while self._lingering:
             conn, deadline = next(iter(self._lingering.items()))
             if deadline > now:
