@@ -43,6 +43,10 @@ RUN pip install --no-deps --no-build-isolation --break-system-packages . \
     && socketlab --help >/dev/null
 COPY --chmod=0755 services/hosts/ /opt/socketlab/hosts/
 COPY --chmod=0755 services/router/ /opt/socketlab/router/
+COPY --chmod=0755 services/pki/ /opt/socketlab/pki/
+# The lab's CA and certificates are made at run time into the `pki` volume (compose.yaml):
+# an empty folder owned by socketlab, so the volume is too.
+RUN mkdir /pki && chown socketlab:socketlab /pki
 # The protocol's Wireshark dissector, in Wireshark's global Lua plugin folder: tshark and
 # Wireshark in any lab host read the guide's messages (docs/wireshark.md).
 COPY services/wireshark/socketlab.lua /opt/socketlab/wireshark/socketlab.lua

@@ -9,6 +9,8 @@ server=${LAB_SERVER:-198.18.1.10}
 rm -f /tmp/demo.exit
 socketlab demo "$server"
 status=$?
+# The same over TLS, trusting only the lab's CA (docs/tls.md).
+socketlab demo "$server" --port 65439 --tls-ca /pki/ca.pem || status=$?
 echo "$status" > /tmp/demo.exit
 if [ "$status" = 0 ]; then
     echo "client: demo against $server done; idle (docker compose exec client socketlab ...)"

@@ -19,6 +19,8 @@ serve 65435 multiconn-server '::'
 serve 65436 echo-server      ''
 # Byte-order negative control: decodes arrays in this machine's native order.
 serve 65437 app-server       '::' --array-decoder naive
+# The app protocol over TLS (docs/tls.md), with the certificate the pki service made.
+serve 65439 app-server       '::' --tls-cert /pki/server.pem --tls-key /pki/server.key
 
 wait -n
 echo "server: a service exited; stopping" >&2
