@@ -67,9 +67,9 @@ def data_to_tls_port(lab, verdict: str):
 
 def test_the_handshake_dropped_by_the_firewall_is_a_timeout(lab):
     with data_to_tls_port(lab, "drop"):
-        answer = tls_probe(lab, SERVER_V4, timeout=2.0)
+        answer = tls_probe(lab, SERVER_V4, timeout=1.0)
     assert answer["outcome"] == Outcome.TIMEOUT and answer["errno"] == "ETIMEDOUT", answer
-    assert 2.0 - 0.05 <= answer["elapsed_s"] <= 2.5, answer
+    assert 1.0 - 0.05 <= answer["elapsed_s"] <= 1.5, answer
     assert tls_probe(lab, SERVER_V4)["outcome"] == Outcome.CONNECTED  # the rule gone, served again
 
 

@@ -10,7 +10,7 @@ Run by /init as the guest's main program (when it exits, the guest powers off):
 3. prints ``socketlab-guest: ready`` on the console once 1 and 2 are up: the container's
    readiness signal.
 
-Standard library only (the guest's CPython has no ssl, ctypes, zlib).
+Standard library only (the guest's CPython has ssl and hashlib on OpenSSL, but no ctypes, zlib).
 """
 
 import base64
