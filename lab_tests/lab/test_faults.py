@@ -260,6 +260,9 @@ def load(lab, *args: str, timeout: float = 240) -> tuple[dict, object]:
     return json.loads(lines[-1]), result
 
 
+CLIENTS = 400
+
+
 def test_load_through_impaired_router(lab, netem, record_testsuite_property):
     netem("--delay", "50", "--loss", "5", "--seed", "11")
     # Negative control: the echo server (65436) answers with the request itself, and the
@@ -267,7 +270,9 @@ def test_load_through_impaired_router(lab, netem, record_testsuite_property):
     control, result = load(lab, "--port", "65436", "--clients", "5", "--requests", "2", "--json")
     assert control["wrong"] == 10 and control["ok"] == 0 and result.returncode == 1, str(result)
 
-    summary, result = load(lab, "--clients", "1000", "--requests", "10", "--concurrency", "200",
+    # 400 clients x 10 requests, 200 at once (the full 1 000 x 10 is the benchmark's default:
+    # benchmarks/impaired_load.py; the suite keeps to 3 minutes).
+    summary, result = load(lab, "--clients", str(CLIENTS), "--requests", "10", "--concurrency", "200",
                            "--timeout", "30", "--json")
     counters = netem.stop()
     figures = {k: summary[k] for k in ("requests", "ok", "wrong", "failed", "total_s", "rate_per_s",
@@ -276,9 +281,9 @@ def test_load_through_impaired_router(lab, netem, record_testsuite_property):
     report(record_testsuite_property, "impaired_load", figures)
     assert summary["wrong"] == 0, f"wrong answers through the impaired router:\n{result}"
     assert summary["failed"] == 0, f"failed exchanges through the impaired router:\n{result}"
-    assert summary["ok"] == summary["requests"] == 10_000, str(result)
+    assert summary["ok"] == summary["requests"] == CLIENTS * 10, str(result)
     assert result.returncode == 0, str(result)
     # The impairment really happened: ~5 % of the packets were dropped.
-    assert counters["received"] > 60_000, counters
+    assert counters["received"] > CLIENTS * 60, counters  # ~11 packets per exchange
     assert 0.03 < counters["dropped"] / counters["received"] < 0.07, counters
     assert summary["p50_ms"] >= 190, summary  # 2 round trips of 2 x 50 ms at least
