@@ -11,7 +11,8 @@
 #       (right names, signed by another CA, DIR/other-ca.pem, that nobody trusts)
 #
 # Idempotent: an existing DIR/ca.pem is kept (and the certificates it signed), so restarting
-# the lab does not change what clients trust. Keys: EC P-256, readable by their owner only.
+# the lab does not change what clients trust, until the CA has less than a day left: then all
+# is made anew. Keys: EC P-256, readable by their owner only.
 set -eu
 [ $# -ge 2 ] || { sed -n '2,15p' "$0" >&2; exit 2; }
 dir=$1
@@ -69,6 +70,11 @@ EOF
         -keyfile "$dir/$ca.key" -in "$work/$name.csr" -out "$dir/$name.pem" $dates 2>/dev/null
 }
 
+# A CA within a day of its end (a lab volume kept for a month) is replaced, and with it every
+# certificate it signed.
+if [ -e "$dir/ca.pem" ] && ! openssl x509 -checkend 86400 -noout -in "$dir/ca.pem" >/dev/null; then
+    rm -f "$dir"/*.pem "$dir"/*.key
+fi
 new_ca ca
 for spec in "$@"; do
     name=${spec%%=*}
