@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections import Counter
 
 from lab_tests.clientloop import Run
@@ -92,3 +93,30 @@ def report(record_testsuite_property, name: str, figures: dict) -> None:
     print(f"\n{name}: " + json.dumps(figures, ensure_ascii=False))
     for key, value in figures.items():
         record_testsuite_property(f"{name}.{key}", value)
+
+
+class RouterRules:
+    """nft rules inserted at the head of the router's forward chain (before the firewall's
+    accepts) while in use, then deleted by their handles. ``at``: when they went in.
+
+    ``rules`` is what follows ``insert rule inet socketlab forward``; several rules are joined
+    with ``; insert rule inet socketlab forward``, ``count`` says how many handles to expect.
+    """
+
+    def __init__(self, lab, rules: str, count: int = 1) -> None:
+        self.lab, self.rules, self.count, self.handles = lab, rules, count, []
+
+    def __enter__(self) -> "RouterRules":
+        result = self.lab.root("router", "nft", "-e", "-a", "insert rule inet socketlab forward " + self.rules)
+        assert result.returncode == 0, str(result)
+        self.handles = re.findall(r"# handle (\d+)", result.stdout)
+        assert len(self.handles) == self.count, str(result)
+        self.at = time.time()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for handle in self.handles:
+            result = self.lab.root("router", "nft", "delete", "rule", "inet", "socketlab", "forward",
+                                   "handle", handle)
+            assert result.returncode == 0, str(result)
+        self.handles = []

@@ -212,3 +212,5 @@ def port_of(program: str, *options: str) -> int:
 #: The guide's app server, and the same with the native-order (naive) array decoder.
 APP_PORT = port_of("app-server")
 NAIVE_PORT = port_of("app-server", "--array-decoder", "naive")
+#: The app server over TLS (docs/tls.md).
+TLS_PORT = next(lst.port for lst in server_ports() if "--tls-cert" in lst.options)

@@ -12,10 +12,8 @@ import re
 
 import pytest
 
-from lab_tests import topology
-from lab_tests.topology import GUEST_V4, SERVER_V4, USER_V4
+from lab_tests.topology import GUEST_V4, SERVER_V4, TLS_PORT, USER_V4
 
-TLS_PORT = next(lst.port for lst in topology.server_ports() if "--tls-cert" in lst.options)
 DEMO = ("import sys; from socketlab.cli import main; open('/tmp/lab-ca.pem', 'w').write(sys.argv[1]); "
         f"sys.exit(main(['demo', '{SERVER_V4}', '--port', '{TLS_PORT}', '--tls-ca', '/tmp/lab-ca.pem']))")
 

@@ -31,7 +31,6 @@ recorded as properties of the junit test suite (`record_testsuite_property`).
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 from pathlib import Path
@@ -39,8 +38,8 @@ from pathlib import Path
 import pytest
 
 from lab_tests.clientloop import ClientLoop, Run
-from lab_tests.faults import (PORT, SERVER, SLACK, app_client, check_runs, outcome, report, resumed,
-                             successes, within_deadline)
+from lab_tests.faults import (PORT, SERVER, SLACK, RouterRules, app_client, check_runs, outcome,
+                             report, resumed, successes, within_deadline)
 
 
 REPO = Path(__file__).resolve().parents[2]
@@ -78,30 +77,9 @@ def netem(lab):
     stop()
 
 
-CUT = "tcp dport {port} drop; insert rule inet socketlab forward tcp sport {port} drop"
-
-
-class Cut:
+def Cut(lab, port: int = PORT) -> RouterRules:
     """Drop every packet of the app port at the router (both ways, before the conntrack accept)."""
-
-    def __init__(self, lab, port: int = PORT) -> None:
-        self.lab, self.port, self.handles = lab, port, []
-
-    def __enter__(self) -> "Cut":
-        result = self.lab.root("router", "nft", "-e", "-a",
-                               "insert rule inet socketlab forward " + CUT.format(port=self.port))
-        assert result.returncode == 0, str(result)
-        self.handles = re.findall(r"# handle (\d+)", result.stdout)
-        assert len(self.handles) == 2, str(result)
-        self.at = time.time()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for handle in self.handles:
-            result = self.lab.root("router", "nft", "delete", "rule", "inet", "socketlab", "forward",
-                                   "handle", handle)
-            assert result.returncode == 0, str(result)
-        self.handles = []
+    return RouterRules(lab, f"tcp dport {port} drop; insert rule inet socketlab forward tcp sport {port} drop", 2)
 
 
 def established(lab, port: int = PORT) -> int:

@@ -159,8 +159,9 @@ def router_declared(lab, capture, environment: dict[str, str]):
 def up(lab, capture, environment: dict[str, str]) -> None:
     result = lab.recreate("router", {"IMPAIR_CLIENTNET": "", "IMPAIR_SERVERNET": "", **environment})
     assert result.returncode == 0, str(result)
-    # The router's signal that it forwards as declared: "router: ready" comes after the
-    # firewall and the impairments (its health check, the firewall alone, can pass before).
+    # The router's own signal that it forwards as declared, in its log: "router: ready" comes
+    # after the firewall and the impairments (the health check waits for it too, but the log
+    # can reach `docker compose logs` a moment after the health status turned).
     deadline = time.monotonic() + 30
     while "router: ready" not in lab.logs("router"):
         assert time.monotonic() < deadline, lab.logs("router")

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import json
 import re
-from contextlib import contextmanager
 
-from lab_tests import topology
-from lab_tests.topology import SERVER_V4, SERVER_V6
+from lab_tests.faults import RouterRules
+from lab_tests.topology import SERVER_V4, SERVER_V6, TLS_PORT
 from socketlab.errors import Outcome
 
-TLS_PORT = next(lst.port for lst in topology.server_ports() if "--tls-cert" in lst.options)
 CA = "/pki/ca.pem"
 
 
@@ -50,19 +48,10 @@ def test_a_name_the_certificate_does_not_carry(lab):
     assert answer["errno"] == "CERTIFICATE_VERIFY_FAILED" and "Hostname mismatch" in answer["message"], answer
 
 
-@contextmanager
-def data_to_tls_port(lab, verdict: str):
+def data_to_tls_port(lab, verdict: str) -> RouterRules:
     """Let the TCP handshake through, then apply ``verdict`` to the first data (the
-    ClientHello): a rule inserted before the firewall's accept, removed after."""
-    result = lab.root("router", "nft", "-e", "-a", "insert rule inet socketlab forward "
-                      f"tcp dport {TLS_PORT} tcp flags & psh == psh {verdict}")
-    assert result.returncode == 0, str(result)
-    [handle] = re.findall(r"# handle (\d+)", result.stdout)
-    try:
-        yield
-    finally:
-        removed = lab.root("router", "nft", "delete", "rule", "inet", "socketlab", "forward", "handle", handle)
-        assert removed.returncode == 0, str(removed)
+    ClientHello), while in use."""
+    return RouterRules(lab, f"tcp dport {TLS_PORT} tcp flags & psh == psh {verdict}")
 
 
 def test_the_handshake_dropped_by_the_firewall_is_a_timeout(lab):
