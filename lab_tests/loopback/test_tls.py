@@ -12,12 +12,14 @@ import json
 import socket
 import ssl
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from socketlab import app
+from socketlab.protocol import NEED_DATA, MessageDecoder
 from socketlab.errors import Outcome, classify
 
 from .support import run_cli, wait_for
@@ -157,3 +159,44 @@ def test_the_guides_protocol_bytes_are_the_same_inside_tls(cli_server, pki, host
             while len(echoed) < len(wire):
                 echoed += sock.recv(65536)
     assert echoed == wire
+
+
+def test_a_tls_reply_survives_a_client_that_sent_too_much(cli_server, pki, host):
+    """The orderly close under TLS: close_notify, then the same shutdown-and-drain, so a
+    request followed by bytes nobody asked for still gets its whole answer."""
+    server = tls_server(cli_server, pki, host)
+    values = [float(i) for i in range(100_000)]  # 800 kB each way: still in flight at the close
+    wire = app.make_request("stats", ",".join(map(repr, values)), dtype="float64")
+    context = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+    with socket.create_connection((host, server.port), timeout=10) as raw:
+        with context.wrap_socket(raw, server_hostname=host) as sock:
+            sock.sendall(wire + b"x" * 65536)
+            time.sleep(0.3)  # not readiness: this is the slow reader being simulated
+            decoder = MessageDecoder()
+            while (reply := decoder.next_message()) is NEED_DATA:
+                decoder.receive_data(sock.recv(65536))
+    assert app.describe_response(reply)["values"] == values
+
+
+def test_a_python_without_ssl_runs_every_plain_program(tmp_path):
+    """docs/tls.md: only socketlab.tls imports ssl, and only for TLS (the guest before it had
+    OpenSSL; a minimal build). ssl made unimportable, a plain server and client still talk."""
+    code = (
+        "import sys, threading; sys.modules['ssl'] = None\n"
+        "from socketlab import app, cli, client, demo\n"
+        "from socketlab.handlers import AppHandler\n"
+        "from socketlab.server import Server, create_listener\n"
+        "server = Server(create_listener('127.0.0.1', 0), AppHandler)\n"
+        "threading.Thread(target=server.serve_forever, daemon=True).start()\n"
+        "reply = client.request('127.0.0.1', server.address[1], app.make_request('search', 'ring'))\n"
+        "print(app.describe_response(reply.response))\n"
+        "server.shutdown()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert (result.returncode, result.stdout) == (0, app.SEARCH["ring"] + "\n"), result.stderr
+    # ...and asking for TLS there is one clear line, not a traceback.
+    asked = subprocess.run([sys.executable, "-c", "import sys; sys.modules['ssl'] = None; "
+                            "from socketlab.cli import main; sys.exit(main(sys.argv[1:]))",
+                            "app-server", "127.0.0.1", "0", "--tls-cert", "c.pem", "--tls-key", "k.pem"],
+                           capture_output=True, text=True, timeout=30, cwd=tmp_path)
+    assert (asked.returncode, asked.stderr) == (1, "socketlab: TLS: this Python has no ssl module\n")

@@ -8,8 +8,10 @@ PowerPC guest included (lab_tests/lab/test_wireshark.py).
 
 from __future__ import annotations
 
+import random
 import re
 import shutil
+import struct
 import subprocess
 from pathlib import Path
 
@@ -17,6 +19,7 @@ import pytest
 
 from lab_tests import topology
 from lab_tests.dissect import LUA, messages, tshark_argv
+from socketlab import app
 
 SAMPLE = Path(__file__).resolve().parent / "data" / "dissector-sample.pcap"
 
@@ -123,3 +126,90 @@ def test_the_dissector_knows_the_lab_s_app_server_ports():
     plain = [lst.port for lst in topology.server_ports()
              if lst.program == "app-server" and "--tls-cert" not in lst.options]  # TLS: Wireshark's own
     assert ports == sorted(plain)
+
+
+def hostile_frames(count: int = 400, seed: int = 7) -> list[bytes]:
+    """What the dissector must survive: written-out worst cases, then seeded mutations (cut,
+    flipped, spliced) of every request kind and answer."""
+    def frame(header: bytes, content: bytes = b"") -> bytes:
+        return struct.pack(">H", len(header)) + header + content
+
+    worst = [
+        b"", b"\x00", b"\x00\x00", b"\xff\xff{", frame(b"{"), frame(b"[1, 2]"), frame(b'"x"'),
+        frame(b"{" * 40 + b"}" * 40), frame(b'{"a": "' + b"\\" * 999 + b'"}'),
+        frame(b'{"content-length": 1e999}'), frame(b'{"content-length": -1}'),
+        frame(b'{"content-length": 99999999999, "content-type": "text/json"}'),
+        frame(b'{"byteorder": 1, "content-type": [], "content-encoding": {}, "content-length": 0}'),
+        frame(b'{"byteorder": "big", "content-type": "binary/x-socketlab-array; dtype=int64", '
+              b'"content-encoding": "binary", "content-length": 5}', b"12345"),
+        frame(b'{"byteorder": "sideways", "content-type": "binary/x-socketlab-array; dtype=int16", '
+              b'"content-encoding": "binary", "content-length": 2}', b"\x01\x02"),
+        frame(b'{"byteorder": "little", "content-type": "text/plain", "content-encoding": "utf-16-le", '
+              b'"content-length": 3}', b"\xff\xd8\x00"),
+        frame(b'{"byteorder": "little", "content-type": "text/plain", "content-encoding": "ebcdic", '
+              b'"content-length": 2}', b"hi"),
+        frame(b'{"byteorder": "little", "content-type": "text/json", "content-encoding": "utf-8", '
+              b'"content-length": 4, "\\ud800": "\\udc00\\u0000"}', b"\xc3\x28{]"),
+    ]
+    seeds = [app.make_request("search", "morpheus"), app.make_request("double", "10"),
+             app.make_request("stats", "1,-2,3", dtype="int16", byteorder="big"),
+             app.make_request("stats", "1.5,-2.25", dtype="float64", byteorder="little"),
+             app.respond(_message(app.make_request("stats", "7,8", dtype="uint64")))]
+    rng = random.Random(seed)
+    frames = list(worst)
+    while len(frames) < count:
+        data = bytearray(rng.choice(seeds))
+        for _ in range(rng.randint(1, 4)):
+            if not data:
+                break
+            kind, at = rng.randrange(4), rng.randrange(len(data))
+            if kind == 0:
+                data[at] ^= 1 << rng.randrange(8)
+            elif kind == 1:
+                del data[at:]
+            elif kind == 2:
+                data[at:at] = rng.choice(seeds)[: rng.randrange(40)]
+            else:
+                data[at] = rng.choice(b'{}[]",:\\0 \xff')
+        frames.append(bytes(data) or b"\x00")
+    return frames
+
+
+def _message(wire: bytes):
+    from socketlab.protocol import MessageDecoder
+
+    decoder = MessageDecoder()
+    decoder.receive_data(wire)
+    return decoder.next_message()
+
+
+def test_no_frame_makes_the_dissector_fail(tmp_path):
+    """docs/wireshark.md's promise: expert info, never a Lua error. Each hostile frame is the
+    first segment of its own connection to the app port (some cut in two segments); tshark
+    must read them all, with no Lua error anywhere in the full packet details."""
+    import dpkt
+
+    pcap = tmp_path / "hostile.pcap"
+    with pcap.open("wb") as f:
+        writer = dpkt.pcap.Writer(f)
+        for number, payload in enumerate(hostile_frames()):
+            parts = [payload] if number % 3 else [payload[: len(payload) // 2], payload[len(payload) // 2:]]
+            seq = 1000
+            for part in parts:
+                tcp = dpkt.tcp.TCP(sport=20000 + number, dport=65432, seq=seq, ack=1, off=5,
+                                   flags=dpkt.tcp.TH_ACK | dpkt.tcp.TH_PUSH, win=65535, data=part)
+                ip = dpkt.ip.IP(src=b"\xc6\x12\x02\x0a", dst=b"\xc6\x12\x01\x0a", p=dpkt.ip.IP_PROTO_TCP,
+                                ttl=64, data=tcp)
+                writer.writepkt(bytes(dpkt.ethernet.Ethernet(type=dpkt.ethernet.ETH_TYPE_IP, data=ip)),
+                                ts=number + seq / 1e6)
+                seq += len(part)
+    if shutil.which("tshark") is None:
+        pytest.fail("tshark is not installed: run scripts/setup-host.sh (make setup)")
+    out = subprocess.run(["tshark", "-n", "-X", f"lua_script:{LUA}", "-r", str(pcap), "-V"],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode == 0, out.stderr
+    assert "Lua Error" not in out.stdout + out.stderr, [
+        line for line in out.stdout.splitlines() if "Lua Error" in line][:5]
+    # Most were dissected; the others still wait for bytes their header length promised.
+    assert out.stdout.count("socketlab (the Python socket guide") > 200
+    assert "Expert Info (Warning/Malformed)" in out.stdout  # and the bad ones said so
