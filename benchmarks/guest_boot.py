@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """Boot times of the big-endian PowerPC guest, and the fast tier's per-run overhead.
 
-    python3 benchmarks/guest_boot.py [--runs 5] [--image socketlab-ppc:latest]
+    python3 benchmarks/guest_boot.py [--runs 5] [--image socketlab-ppc:latest] [--no-tls]
 
 Prints numbers; it is not a test (nothing is asserted). It runs one throw-away container of the
 guest image (on Docker's default bridge, with a private tap0: no lab network needed) and in it:
 
 * full system: QEMU start -> "socketlab-guest: ready" (app-server listening, exec agent up),
   measured by guest-supervisor, over --runs boots; then the round trip of one trivial
-  guest-exec in the booted guest;
+  guest-exec in the booted guest. As in the lab, the guest gets a CA and its certificate (made
+  here by services/pki/make-pki.sh, mounted at /pki) and serves TLS on 65439 too; --no-tls
+  boots it without them (the plain app-server only), for an A/B;
 * fast tier: `ppc-python -c pass` (qemu-ppc64-static) vs the image's native `python3 -c pass`,
   and `socketlab-ppc --help` vs native `python3 -m socketlab --help`.
 
@@ -20,6 +22,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -103,16 +106,23 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--image", default="socketlab-ppc:latest")
+    parser.add_argument("--no-tls", action="store_true", help="no /pki: the guest serves plain only")
     parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.inside:
         inside(args.runs)
         return 0
-    argv = ["docker", "run", "--rm", "--cap-add", "NET_ADMIN", "--device", "/dev/net/tun",
-            "--sysctl", "net.ipv4.ip_forward=1", "-v", "%s:/bench:ro" % HERE,
-            args.image, "python3", "/bench/guest_boot.py", "--inside", "--runs", str(args.runs)]
-    print("$ " + " ".join(argv), flush=True)
-    return subprocess.run(argv).returncode
+    with tempfile.TemporaryDirectory() as pki:
+        mounts = ["-v", "%s:/bench:ro" % HERE]
+        if not args.no_tls:
+            subprocess.run([os.path.join(HERE, "..", "services", "pki", "make-pki.sh"), pki,
+                            "guest=DNS:guest,IP:198.18.3.2"], check=True, stdout=subprocess.DEVNULL)
+            mounts += ["-v", "%s:/pki:ro" % pki]
+        argv = ["docker", "run", "--rm", "--cap-add", "NET_ADMIN", "--device", "/dev/net/tun",
+                "--sysctl", "net.ipv4.ip_forward=1", *mounts,
+                args.image, "python3", "/bench/guest_boot.py", "--inside", "--runs", str(args.runs)]
+        print("$ " + " ".join(argv), flush=True)
+        return subprocess.run(argv).returncode
 
 
 if __name__ == "__main__":

@@ -12,11 +12,14 @@ Two halves in one file, both standard library only:
   exception escaping the CLI is that case's failure (rc 1, the traceback on its stderr), never
   the batch's.
 * :func:`run_batch`, the test's side: runs the script with ``lab.run`` in a position and returns
-  a :class:`RunResult` per case, as if each had been its own command.
+  a :class:`RunResult` per case, as if each had been its own command. A test names its case as
+  a :class:`Case` among its parameters; the ``results`` fixture (lab_tests/guest/conftest.py)
+  runs every selected test's case, the positions side by side, once per session.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import sys
@@ -79,6 +82,43 @@ def main(argv=None) -> int:
 
 
 # -- the test's side ---------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    position: str  # "guest", "user" (big-endian) or "le" (the little-endian client)
+    argv: tuple[str, ...]  # socketlab's arguments
+
+
+def client_case(position: str, host: str, port: int, action: str, value: str, *extra: str) -> Case:
+    return Case(position, ("app-client", host, str(port), action, value, "--json", *extra))
+
+
+def probe_case(position: str, host: str, port: int, timeout: float, *extra: str) -> Case:
+    return Case(position, ("probe", host, str(port), "--timeout", f"{timeout:g}", *extra))
+
+
+def app_answer(result) -> dict:
+    """The ``app-client --json`` answer of a case that succeeded."""
+    assert result.returncode == 0, str(result)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+    assert len(lines) == 1, str(result)
+    return json.loads(lines[0])
+
+
+def run_cases(lab, items) -> dict:
+    """Case -> RunResult for every Case among the parameters of ``items`` (pytest's), each
+    position's cases in one batch, the positions side by side."""
+    cases: dict[str, list[tuple[str, ...]]] = {}
+    for item in items:
+        for value in getattr(item, "callspec", None) and item.callspec.params.values() or ():
+            if isinstance(value, Case) and value.argv not in cases.setdefault(value.position, []):
+                cases[value.position].append(value.argv)
+    with ThreadPoolExecutor(len(cases) or 1) as pool:
+        runs = {position: pool.submit(run_batch, lab, position, argvs, timeout=120 + 5 * len(argvs))
+                for position, argvs in cases.items()}
+        return {Case(position, argv): result
+                for position, run in runs.items() for argv, result in run.result().items()}
 
 
 def run_batch(lab, position: str, cases: list[tuple[str, ...]], timeout: float):

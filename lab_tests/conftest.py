@@ -74,6 +74,9 @@ def pytest_collection_modifyitems(config, items):
             raise pytest.UsageError(f"{item.nodeid}: a test must live in one of the tier "
                                     f"folders lab_tests/{{{','.join(TIERS)}}}")
         item.add_marker(getattr(pytest.mark, folder))
+    # The guest's tests last (a stable sort): the lab comes up once the guest is ready, and its
+    # start-up demo, which every command in the guest queues behind, runs beside the lab tier.
+    items.sort(key=lambda item: item.get_closest_marker("guest") is not None)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

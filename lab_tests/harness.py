@@ -26,6 +26,9 @@ Stable API (the cross-endian tests in ``lab_tests/guest`` use exactly this)::
         (e.g. run in the PowerPC guest with guest-exec).
     lab.logs(*services) -> str
         ``docker compose logs`` of those services (all when none given).
+    lab.wait_log(service, pattern, timeout=10.0) -> re.Match
+        Polls `service`'s log until the (multi-line) regex matches; AssertionError after
+        `timeout` seconds.
     lab.compose
         The testcontainers ``DockerCompose`` object.
     lab.restart(service, timeout=120) -> RunResult
@@ -149,6 +152,16 @@ class Lab:
         out = subprocess.run([*self.compose.compose_command_property, "logs", "--no-color", "--no-log-prefix", *services],
                              cwd=REPO, capture_output=True, text=True, check=False)
         return ANSI.sub("", out.stdout + out.stderr)
+
+    def wait_log(self, service: str, pattern: str, timeout: float = 10.0) -> re.Match:
+        """The first match of ``pattern`` (multi-line) in ``service``'s log, polled until it
+        comes (a program logs after its peer has seen the outcome), or fail."""
+        deadline = time.monotonic() + timeout
+        while not (found := re.search(pattern, self.logs(service), re.M)):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {pattern!r} in the log of {service} within {timeout:g} s")
+            time.sleep(0.2)
+        return found
 
     def restart(self, service: str, timeout: float = 120) -> RunResult:
         return self._compose_service("restart", service, timeout)

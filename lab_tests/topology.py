@@ -51,9 +51,13 @@ def address(service: str, network: str, version: int) -> str:
     return spec["ipv4_address" if version == 4 else "ipv6_address"]
 
 
+def environment(service: str) -> dict[str, str]:
+    """A service's environment as compose.yaml writes it (``${...}`` not interpolated)."""
+    return _compose()["services"][service]["environment"]
+
+
 def router_environment() -> dict[str, str]:
-    """The router's environment as compose.yaml writes it (``${...}`` not interpolated)."""
-    return _compose()["services"]["router"]["environment"]
+    return environment("router")
 
 
 def guestnet() -> Network:
@@ -161,6 +165,16 @@ ROLES = {
 }
 
 
+def guest_ports() -> tuple[int, int]:
+    """The PowerPC guest's app-server ports, plain and TLS: its agent's (qemu/guest/agent.py)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("agent", COMPOSE.parent / "qemu" / "guest" / "agent.py")
+    agent = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(agent)
+    return agent.APP_PORT, agent.TLS_PORT
+
+
 def picture() -> str:
     """The topology as a Mermaid flowchart (GitHub renders it), from compose.yaml, server.sh
     and the ruleset."""
@@ -168,7 +182,9 @@ def picture() -> str:
     for net in [*networks(), guestnet()]:
         lines.append(f'  subgraph {net.name}["{net.name} {net.subnet(4)} · {net.subnet(6)}"]')
         if net.name == "guestnet":
-            lines.append('    guest["PowerPC guest .2 / ::2<br/>ppc64 big-endian, Linux 6.1, CPython 3.11"]')
+            app, tls = guest_ports()
+            lines.append(f'    guest["PowerPC guest .2 / ::2<br/>ppc64 big-endian, Linux 6.1, CPython 3.11<br/>'
+                         f'{app} app-server ::<br/>{tls} app-server :: over TLS (/pki/guest.pem)"]')
         for service in hosts(net.name):
             if service == "router":
                 continue

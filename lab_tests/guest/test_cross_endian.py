@@ -16,17 +16,14 @@ ones: proof that the exact-value assertions below can fail.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
 import re
 import struct
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from lab_tests import topology
-from lab_tests.batch import run_batch
+from lab_tests.batch import app_answer, client_case, probe_case
 from lab_tests.probing import check, probe_port, probe_timeout
 from lab_tests.topology import (APP_PORT, CLIENT_V4, GUEST_V4, GUEST_V6, NAIVE_PORT, SERVER_V4,
                                 SERVER_V6, USER_V4, USER_V6)
@@ -65,37 +62,8 @@ def value_text(dtype: str) -> str:
 # -- running socketlab in each position ----------------------------------------------------------
 #
 # Starting Python in the emulated guest costs about a second, so the cases of each position run
-# in one process (lab_tests.batch), started once for every test of this module that was
-# selected; each test asserts on its own case. A test's parameters carry its Case.
-
-
-@dataclasses.dataclass(frozen=True)
-class Case:
-    position: str  # "guest", "user" (big-endian) or "le" (the little-endian client)
-    argv: tuple[str, ...]  # socketlab's arguments
-
-
-def client_case(position: str, host: str, port: int, action: str, value: str, *extra: str) -> Case:
-    return Case(position, ("app-client", host, str(port), action, value, "--json", *extra))
-
-
-def probe_case(position: str, host: str, port: int, timeout: float) -> Case:
-    return Case(position, ("probe", host, str(port), "--timeout", f"{timeout:g}"))
-
-
-@pytest.fixture(scope="module")
-def results(lab, request):
-    """Case -> RunResult for every Case among the selected tests' parameters."""
-    cases: dict[str, list[tuple[str, ...]]] = {}
-    for item in request.session.items:
-        for value in getattr(item, "callspec", None) and item.callspec.params.values() or ():
-            if isinstance(value, Case) and value.argv not in cases.setdefault(value.position, []):
-                cases[value.position].append(value.argv)
-    with ThreadPoolExecutor(len(cases) or 1) as pool:  # the positions side by side
-        runs = {position: pool.submit(run_batch, lab, position, argvs, timeout=120 + 5 * len(argvs))
-                for position, argvs in cases.items()}
-        return {Case(position, argv): result
-                for position, run in runs.items() for argv, result in run.result().items()}
+# in one process (lab_tests.batch; the ``results`` fixture, once per session), and each test
+# asserts on its own case. A test's parameters carry its Case.
 
 
 def stats_cases(positions: list[str], host: str, port: int) -> list:
@@ -104,21 +72,6 @@ def stats_cases(positions: list[str], host: str, port: int) -> list:
     return [pytest.param(client_case(position, host, port, "stats", value_text(dtype), "--dtype", dtype),
                          dtype, id=f"{position}-{dtype}")
             for position in positions for dtype in sorted(ARRAYS)]
-
-
-def app_answer(results, case: Case) -> dict:
-    result = results[case]
-    assert result.returncode == 0, str(result)
-    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
-    assert len(lines) == 1, str(result)
-    return json.loads(lines[0])
-
-
-def socketlab(lab, tier: str, *argv: str, timeout: float = 60):
-    """``socketlab ARGV`` on its own in the big-endian guest (for what is not a batch case)."""
-    assert tier == "guest"
-    return lab.run("client-ppc", "guest-exec", "--timeout", f"{timeout:g}",
-                   "python3", "-m", "socketlab", *argv, timeout=timeout + 30)
 
 
 # -- the platform really is big-endian -----------------------------------------------------------
@@ -150,14 +103,14 @@ def test_guest_exec_reports_status_and_streams(lab):
     pytest.param(client_case(tier, SERVER_V4, APP_PORT, action, value), expected, id=f"{tier}-{label}")
     for tier in BIG_ENDIAN_TIERS for label, action, value, expected in REQUESTS])
 def test_be_client_request_kinds(results, case, expected):
-    answer = app_answer(results, case)
+    answer = app_answer(results[case])
     assert answer["byteorder"] == "big"
     assert answer["result"] == expected
 
 
 @pytest.mark.parametrize("case, dtype", stats_cases(BIG_ENDIAN_TIERS, SERVER_V4, APP_PORT))
 def test_be_client_stats_exact(results, case, dtype):
-    answer = app_answer(results, case)
+    answer = app_answer(results[case])
     assert answer["byteorder"] == "big"
     assert answer["request"]["byteorder"] == "big"
     assert answer["result"] == expected_array(dtype)
@@ -169,27 +122,19 @@ def test_be_client_stats_exact(results, case, dtype):
     for tier in BIG_ENDIAN_TIERS for order in ["little", "network"]])
 def test_be_client_stats_declared_order(results, case):
     """A big-endian client may pack in any declared order; the real decoder follows the header."""
-    assert app_answer(results, case)["result"] == expected_array("int64")
-
-
-def test_guest_demo(lab):
-    result = socketlab(lab, "guest", "demo", SERVER_V4, timeout=180)
-    assert result.returncode == 0, str(result)
-    assert result.stdout.startswith("byteorder: big")
-    assert "BAD" not in result.stdout
-    assert f"me {GUEST_V4}" in result.stdout  # the guest's own address, not the container's
+    assert app_answer(results[case])["result"] == expected_array("int64")
 
 
 @pytest.mark.parametrize("case", [client_case("guest", SERVER_V4, APP_PORT, "search", "morpheus")])
 def test_server_logs_the_guests_own_address(lab, results, case):
-    answer = app_answer(results, case)
+    answer = app_answer(results[case])
     local_addr, local_port = answer["local"]
     assert local_addr == GUEST_V4
     assert answer["peer"] == [SERVER_V4, APP_PORT]
     # The guide's line, with the peer as Python shows it (IPv4-mapped on the dual-stack "::").
     peer = rf"\('(::ffff:)?{re.escape(GUEST_V4)}', {local_port}(, 0, 0)?\)"
     pattern = rf"Received request \{{'action': 'search', 'value': 'morpheus'\}} from {peer}"
-    assert re.search(pattern, lab.logs("server")), "the server did not log the guest as the peer"
+    lab.wait_log("server", pattern)  # the server logs the guest as the peer
 
 
 # -- little-endian client -> big-endian server (the guest's app-server) ------------------------
@@ -199,7 +144,7 @@ def test_server_logs_the_guests_own_address(lab, results, case):
     pytest.param(client_case("le", host, APP_PORT, action, value), host, expected, id=f"{host}-{label}")
     for host in [GUEST_V4, GUEST_V6] for label, action, value, expected in REQUESTS])
 def test_le_client_to_guest_request_kinds(results, case, host, expected):
-    answer = app_answer(results, case)
+    answer = app_answer(results[case])
     assert answer["byteorder"] == "little"
     assert answer["peer"] == [host, APP_PORT]
     assert answer["result"] == expected
@@ -208,17 +153,17 @@ def test_le_client_to_guest_request_kinds(results, case, host, expected):
 @pytest.mark.parametrize("case", [client_case("le", GUEST_V4, APP_PORT, "search", "ring")])
 def test_guest_server_logs_the_le_clients_address(lab, results, case):
     """The guest's app-server (its commentary is on the guest console = client-ppc's log)."""
-    answer = app_answer(results, case)
+    answer = app_answer(results[case])
     local_addr, local_port = answer["local"]
     assert local_addr == CLIENT_V4  # no NAT anywhere on the way
     peer = rf"\('(::ffff:)?{re.escape(CLIENT_V4)}', {local_port}(, 0, 0)?\)"
     pattern = rf"Received request \{{'action': 'search', 'value': 'ring'\}} from {peer}"
-    assert re.search(pattern, lab.logs("client-ppc")), "the guest did not log the client as the peer"
+    lab.wait_log("client-ppc", pattern)  # the guest logs the client as the peer
 
 
 @pytest.mark.parametrize("case, dtype", stats_cases(["le"], GUEST_V4, APP_PORT))
 def test_le_client_to_guest_stats_exact(results, case, dtype):
-    answer = app_answer(results, case)
+    answer = app_answer(results[case])
     assert answer["byteorder"] == "little"
     assert answer["result"] == expected_array(dtype)
 
@@ -227,7 +172,7 @@ def test_le_client_to_guest_stats_exact(results, case, dtype):
     client_case("user", GUEST_V6, APP_PORT, "stats", value_text("float64"), "--dtype", "float64")])
 def test_fast_tier_to_guest_stats(results, case):
     """big-endian -> big-endian across the router, for completeness."""
-    assert app_answer(results, case)["result"] == expected_array("float64")
+    assert app_answer(results[case])["result"] == expected_array("float64")
 
 
 # -- negative control: the naive (native-order) decoder ----------------------------------------
@@ -235,7 +180,7 @@ def test_fast_tier_to_guest_stats(results, case):
 
 @pytest.mark.parametrize("case, dtype", stats_cases(BIG_ENDIAN_TIERS, SERVER_V4, NAIVE_PORT))
 def test_naive_server_gets_big_endian_arrays_wrong(results, case, dtype):
-    answer = app_answer(results, case)
+    answer = app_answer(results[case])
     assert answer["result"]["values"] != expected_array(dtype)["values"]
     # ...and exactly wrong the way a byte swap is: each value's bytes reversed
     code = arrays.DTYPES[dtype]
@@ -246,7 +191,7 @@ def test_naive_server_gets_big_endian_arrays_wrong(results, case, dtype):
 
 @pytest.mark.parametrize("case, dtype", stats_cases(["le"], SERVER_V4, NAIVE_PORT))
 def test_naive_server_is_right_for_little_endian_client(results, case, dtype):
-    assert app_answer(results, case)["result"] == expected_array(dtype)
+    assert app_answer(results[case])["result"] == expected_array(dtype)
 
 
 # -- firewall and binding, seen from the guest's own network stack -----------------------------

@@ -207,3 +207,15 @@ def test_ewouldblock_fill_the_buffer_commands(cli_server, host):
     # Loopback has no wire: what is not in the client's Send-Q is in the server's Recv-Q.
     wait_for(lambda: recv_q() == total - in_send_q, timeout=5)
     assert recv_q() > 0
+
+
+def test_classify_while_another_thread_is_importing_ssl(monkeypatch):
+    """A threaded program (lab_tests/batch.py runs the CLI in threads) may classify a plain
+    error while another thread's TLS is still importing ssl: sys.modules then holds a module
+    without its names yet. The plain error is classified as ever. (Met in the guest's batch: a
+    traceback escaped the CLI while it handled an ECONNRESET, as a TLS case imported ssl.)"""
+    import types
+
+    monkeypatch.setitem(sys.modules, "ssl", types.ModuleType("ssl"))  # half-made: no SSLError yet
+    failure = classify(ConnectionResetError(errno.ECONNRESET, "Connection reset by peer"))
+    assert (failure.outcome, failure.errno_name) == ("reset", "ECONNRESET")

@@ -125,6 +125,28 @@ def test_a_tls_client_on_the_plaintext_port(cli_server, pki, host):
     wait_for(lambda: "request not complete within 1 s" in "".join(server.stderr), timeout=5)
 
 
+@pytest.mark.parametrize("ignore_unexpected_eof, exception, line", [
+    (False, ssl.SSLEOFError, "unexpected eof while reading (UNEXPECTED_EOF_WHILE_READING)"),
+    # Debian's python3.11 (the lab's hosts, the guest) sets OP_IGNORE_UNEXPECTED_EOF by default
+    (True, ssl.SSLZeroReturnError, "tls/ssl connection has been closed (eof) (SSL_ERROR_ZERO_RETURN)"),
+])
+def test_what_a_tls_client_on_the_plaintext_port_sees_by_python_build(cli_server, pki, host,
+                                                                         ignore_unexpected_eof, exception, line):
+    """The same EOF mid-handshake is two exceptions, by one option a build may set by default:
+    both are one clear line."""
+    server = cli_server("app-server", host, "0", "--request-timeout", "1")
+    context = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+    if ignore_unexpected_eof:
+        context.options |= ssl.OP_IGNORE_UNEXPECTED_EOF
+    else:
+        context.options &= ~ssl.OP_IGNORE_UNEXPECTED_EOF
+    with socket.create_connection((host, server.port), timeout=5) as raw:
+        with pytest.raises(exception) as info:
+            context.wrap_socket(raw, server_hostname=host)
+    failure = classify(info.value)
+    assert (failure.outcome, failure.line("x")) == (Outcome.TLS_ERROR, f"{line} x")
+
+
 def test_slowloris_on_the_handshake_is_bounded_by_the_request_deadline(cli_server, connect, pki, host):
     server = tls_server(cli_server, pki, host, "localhost", "app-server", "--request-timeout", "1")
     silent = connect(host, server.port, timeout=5)

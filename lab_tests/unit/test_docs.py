@@ -59,3 +59,15 @@ def test_the_router_finds_each_network_by_its_subnet_and_starts_unimpaired():
         f"{net.name.upper()}_V4": net.subnet(4) for net in topology.networks()}
     declared = {key: value for key, value in env.items() if key.startswith("IMPAIR_") and key != "IMPAIR_BACKEND"}
     assert declared == {f"IMPAIR_{name}": f"${{IMPAIR_{name}:-}}" for name in names}
+
+
+def test_the_guest_and_the_start_up_demos_use_the_servers_ports():
+    """services/hosts/server.sh is where the lab's ports are; the guest's agent serves the same
+    ones, and every start-up demo over TLS calls the server's TLS port."""
+    from lab_tests import topology
+
+    assert topology.guest_ports() == (topology.APP_PORT, topology.TLS_PORT)
+    assert topology.environment("client-ppc")["SOCKETLAB_DEMO_TLS_PORT"] == str(topology.TLS_PORT)
+    for script in ("services/hosts/client.sh", "qemu/bin/client-ppc-user-start"):
+        text = (topology.COMPOSE.parent / script).read_text()
+        assert f"demo \"$server\" --port {topology.TLS_PORT} --tls-ca /pki/ca.pem" in text, script

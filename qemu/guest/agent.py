@@ -3,7 +3,10 @@
 Run by /init as the guest's main program (when it exits, the guest powers off):
 
 1. starts ``python3 -m socketlab app-server :: 65432`` (the little-endian -> big-endian direction)
-   and waits for its ``listening on`` line; its later output goes to the console;
+   and, when the lab handed over its certificate (``/pki/guest.pem`` and ``.key``, appended to
+   the initramfs by guest-supervisor), the same over TLS on 65439; waits for their ``Listening
+   on`` lines; their later output goes to the console, each line after ``PORT app-server | ``
+   as on the lab's server;
 2. serves exec requests on the virtio-serial port named ``org.socketlab.exec``: one JSON line
    ``{"id": N, "argv": [...], "timeout": S}`` in, one JSON line
    ``{"id": N, "returncode": R, "stdout": B64, "stderr": B64}`` out (see qemu/bin/guest-supervisor);
@@ -24,9 +27,12 @@ import time
 from socketlab.cli import ready_port
 
 PORT_NAME = "org.socketlab.exec"
-APP_SERVER = [sys.executable, "-m", "socketlab", "app-server", "::", "65432"]
 READY_LINE = "socketlab-guest: ready"
 MAX_LINE = 1 << 20  # a request larger than this is a protocol error, not a memory blow-up
+#: The guest's servers: the ports the lab's server uses for the same services
+#: (services/hosts/server.sh; lab_tests/unit/test_tiers.py keeps them equal).
+APP_PORT, TLS_PORT = 65432, 65439
+CERT, KEY = "/pki/guest.pem", "/pki/guest.key"
 
 
 def log(message):
@@ -58,25 +64,41 @@ def find_port(name, timeout=10.0):
         time.sleep(0.05)
 
 
-def start_app_server():
-    """Start the app server and return once it prints its ready line (or has died)."""
+def servers():
+    """``(port, argv)`` of each server the guest runs."""
     if os.environ.get("SOCKETLAB_APP_SERVER", "1") == "0":
         log("app-server disabled (SOCKETLAB_APP_SERVER=0)")
-        return None
-    proc = subprocess.Popen(APP_SERVER, stdout=subprocess.PIPE, stderr=None, text=True, bufsize=1)
-    line = proc.stdout.readline()
-    if ready_port(line) is None:
-        log("app-server did not start (exit status %s, said %r)" % (proc.poll(), line))
-        return proc
-    log("app-server: " + line.strip())
+        return []
+    app = [sys.executable, "-m", "socketlab", "app-server", "::"]
+    wanted = [(APP_PORT, app + [str(APP_PORT)])]
+    if os.path.exists(CERT) and os.path.exists(KEY):
+        wanted.append((TLS_PORT, app + [str(TLS_PORT), "--tls-cert", CERT, "--tls-key", KEY]))
+    else:
+        log("no TLS: the lab handed over no certificate (%s)" % CERT)
+    return wanted
 
-    def forward():
-        for rest in proc.stdout:
-            print("app-server: " + rest.rstrip("\n"), flush=True)
-        log("app-server exited with status %s" % proc.wait())
 
-    threading.Thread(target=forward, daemon=True).start()
-    return proc
+def start_servers():
+    """Start every server at once (the guest's one CPU overlaps their start-up waits), and
+    return once each printed its ready line or died."""
+    started = [(port, subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                       text=True, bufsize=1))
+               for port, argv in servers()]
+    for port, proc in started:
+        prefix = "%d app-server | " % port
+        line = proc.stdout.readline()
+        if ready_port(line) != port:
+            log("%sdid not start (exit status %s, said %r)" % (prefix, proc.poll(), line))
+            continue
+        print(prefix + line.rstrip("\n"), flush=True)
+        threading.Thread(target=forward, args=(proc, prefix), daemon=True).start()
+    return [proc for _, proc in started]
+
+
+def forward(proc, prefix):
+    for line in proc.stdout:
+        print(prefix + line.rstrip("\n"), flush=True)
+    log("%sexited with status %s" % (prefix, proc.wait()))
 
 
 def run(request):
@@ -128,7 +150,7 @@ def serve(path):
 
 def main():
     log("agent up at %.2f s, %s-endian, Python %s" % (uptime(), sys.byteorder, sys.version.split()[0]))
-    start_app_server()
+    start_servers()
     port = find_port(PORT_NAME)
     log("exec agent on %s" % port)
     print("%s (uptime %.2f s)" % (READY_LINE, uptime()), flush=True)

@@ -78,13 +78,21 @@ class Failure:
 
 def classify(exc: BaseException) -> Failure:
     kind = type(exc).__name__
-    ssl = sys.modules.get("ssl")  # not imported here: a Python without ssl runs the rest
-    if ssl is not None and isinstance(exc, ssl.SSLError):
+    # ssl is not imported here (a Python without it runs the rest), and another thread may be
+    # importing it right now (a half-made module): an SSLError means it is complete.
+    ssl = sys.modules.get("ssl")
+    if isinstance(exc, getattr(ssl, "SSLError", ())):
         reason = getattr(exc, "reason", None)
         if isinstance(exc, ssl.SSLCertVerificationError):
             words = f"certificate verify failed: {exc.verify_message}"
+        elif reason:
+            words = reason.replace("_", " ").lower()
         else:
-            words = (reason or str(exc)).replace("_", " ").lower()
+            # No OpenSSL reason: CPython's own words and its SSL_ERROR_* number. E.g. an EOF in
+            # the handshake is SSLZeroReturnError "TLS/SSL connection has been closed (EOF)"
+            # where OP_IGNORE_UNEXPECTED_EOF is on (Debian's python3.11), else SSLEOFError.
+            words = (exc.strerror or str(exc)).rsplit(" (_ssl.c:", 1)[0].lower()
+            reason = next((n.name for n in ssl.SSLErrorNumber if n.value == exc.errno), None)
         return Failure(Outcome.TLS_ERROR, words, reason, kind, str(exc))
     if isinstance(exc, socket.gaierror):
         name = next((n for n in dir(socket) if n.startswith("EAI_") and getattr(socket, n) == exc.errno), None)
