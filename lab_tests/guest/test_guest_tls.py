@@ -109,3 +109,12 @@ def test_tls_failure_table_from_the_big_endian_side(lab, results, case, client_s
         # the guest's console (client-ppc's log): that connection, from the client's own address
         lab.wait_log("client-ppc", rf"^{port} app-server \| .* WARNING \[::ffff:{re.escape(CLIENT_V4)}\]:\d+ "
                                    rf"{re.escape(guest_logs)}")
+
+
+def test_the_guests_key_is_handed_over_for_its_owner_only(lab):
+    """docs/tls.md: the initramfs copy that carries the guest's key is socketlab's, mode 0600,
+    and the files staged to pack it are gone."""
+    listing = lab.run("client-ppc", "stat", "-c", "%U %a %n", "/run/socketlab-guest/initramfs.cpio")
+    assert listing.stdout == "socketlab 600 /run/socketlab-guest/initramfs.cpio\n", str(listing)
+    staged = lab.run("client-ppc", "test", "-e", "/run/socketlab-guest/pki-stage")
+    assert staged.returncode == 1, str(staged)
