@@ -30,7 +30,7 @@ PORT_NAME = "org.socketlab.exec"
 READY_LINE = "socketlab-guest: ready"
 MAX_LINE = 1 << 20  # a request larger than this is a protocol error, not a memory blow-up
 #: The guest's servers: the ports the lab's server uses for the same services
-#: (services/hosts/server.sh; lab_tests/unit/test_tiers.py keeps them equal).
+#: (services/hosts/server.sh; lab_tests/unit/test_docs.py keeps them equal).
 APP_PORT, TLS_PORT = 65432, 65439
 CERT, KEY = "/pki/guest.pem", "/pki/guest.key"
 
@@ -87,10 +87,12 @@ def start_servers():
     for port, proc in started:
         prefix = "%d app-server | " % port
         line = proc.stdout.readline()
-        if ready_port(line) != port:
+        if ready_port(line) == port:
+            print(prefix + line.rstrip("\n"), flush=True)
+        else:
             log("%sdid not start (exit status %s, said %r)" % (prefix, proc.poll(), line))
-            continue
-        print(prefix + line.rstrip("\n"), flush=True)
+        # the rest of its output, to the console (also from one that failed: nothing is lost,
+        # and a full pipe never stalls it)
         threading.Thread(target=forward, args=(proc, prefix), daemon=True).start()
     return [proc for _, proc in started]
 
