@@ -88,9 +88,10 @@ def classify(exc: BaseException) -> Failure:
         elif reason:
             words = reason.replace("_", " ").lower()
         else:
-            # No OpenSSL reason: CPython's own words and its SSL_ERROR_* number. E.g. an EOF in
+            # No OpenSSL reason: CPython's own words and its SSL_ERROR_* name. E.g. an EOF in
             # the handshake is SSLZeroReturnError "TLS/SSL connection has been closed (EOF)"
-            # where OP_IGNORE_UNEXPECTED_EOF is on (Debian's python3.11), else SSLEOFError.
+            # where OP_IGNORE_UNEXPECTED_EOF is on (Debian's python3.11); without it, it is
+            # SSLEOFError with the reason UNEXPECTED_EOF_WHILE_READING (the branch above).
             words = (exc.strerror or str(exc)).rsplit(" (_ssl.c:", 1)[0].lower()
             reason = next((n.name for n in ssl.SSLErrorNumber if n.value == exc.errno), None)
         return Failure(Outcome.TLS_ERROR, words, reason, kind, str(exc))
