@@ -160,7 +160,7 @@ class Lab:
         while not (found := re.search(pattern, self.logs(service), re.M)):
             if time.monotonic() > deadline:
                 raise AssertionError(f"no {pattern!r} in the log of {service} within {timeout:g} s")
-            time.sleep(0.2)
+            time.sleep(0.2)  # polling for the program's own line, with a deadline
         return found
 
     def restart(self, service: str, timeout: float = 120) -> RunResult:

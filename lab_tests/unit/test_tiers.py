@@ -37,3 +37,13 @@ def test_a_test_outside_the_tier_folders_is_an_error():
     item = Item(conftest.REPO / "lab_tests" / "test_stray.py")
     with pytest.raises(pytest.UsageError, match="must live in one of the tier folders"):
         conftest.pytest_collection_modifyitems(None, [item])
+
+
+def test_the_guests_tests_run_last_and_the_rest_keep_their_order():
+    """README: the guest's tests run after the lab tier (beside the guest's start-up demo)."""
+    lab = conftest.REPO / "lab_tests" / "lab"
+    items = [Item(lab / "test_a.py"), Item(conftest.REPO / "lab_tests" / "guest" / "test_g.py"),
+             Item(lab / "test_hardening.py", marks=["guest"]), Item(lab / "test_b.py")]
+    names = [item.nodeid for item in items]
+    conftest.pytest_collection_modifyitems(None, items)
+    assert [item.nodeid for item in items] == [names[0], names[3], names[1], names[2]]
