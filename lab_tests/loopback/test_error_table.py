@@ -9,6 +9,7 @@ import json
 import os
 import re
 import socket
+import subprocess
 import sys
 
 import pytest
@@ -170,22 +171,61 @@ def test_name_not_resolved_is_one_clear_line(name):
         (["app-client", "127.0.0.1", "0", "search", "x"], "invalid port 0: must be 1..65535"),
         (["app-server", "127.0.0.1", "65536"], "invalid port 65536: must be 0..65535"),
         (["multiconn-client", "127.0.0.1", "1", "0"],
-         "argument NUM_CONNS: must be a whole number of connections, above 0; got '0'"),
+         "argument NUM_CONNS: must be a whole number of connections, above 0 to 10000; got '0'"),
         (["multiconn-client", "127.0.0.1", "1", "many"],
-         "argument NUM_CONNS: must be a whole number of connections, above 0; got 'many'"),
+         "argument NUM_CONNS: must be a whole number of connections, above 0 to 10000; got 'many'"),
         (["app-client", "127.0.0.1", "1", "stats", "1,two", "--dtype", "int16"],
          "cannot read '1,two' as int16 values"),
         (["app-client", "127.0.0.1", "1", "stats", "70000", "--dtype", "int16"],
          "cannot pack [70000] as int16"),
         (["app-client", "127.0.0.1", "1", "stats", "1e300", "--dtype", "float32"],
          "cannot pack [1e+300] as float32"),
+        # Hostile peers, round two (issue 19): each of these once ended in a traceback, or
+        # (an empty TLS option) in cleartext without a word.
+        *[([cmd, "127.0.0.1", "1", *args, "--timeout", "1e10"], "must be seconds, above 0 to 31536000")
+          for cmd, args in (("echo-client", ["x"]), ("app-client", ["search", "x"]),
+                            ("multiconn-client", ["1"]), ("fill-client", []), ("probe", []))],
+        (["demo", "--timeout", "1e10"], "must be seconds, above 0 to 31536000"),
+        (["app-server", "127.0.0.1", "0", "--idle-timeout", "1e308"], "must be seconds, 0 to 31536000"),
+        (["app-server", "127.0.0.1", "0", "--request-timeout", "inf"], "must be seconds, 0 to 31536000"),
+        *[(["echo-client", "127.0.0.1", "1", "x", "--tls-server-name", name],
+           f"--tls-server-name {name!r} cannot be checked against a certificate")
+          for name in ("a" * 64, ".x", "a..b", "\udcff", "")],
+        (["echo-client", "", "1", "x", "--tls"],
+         "HOST '' cannot be checked against a certificate: server_hostname cannot be an empty "
+         "string or start with a leading dot.; give --tls-server-name"),
+        (["echo-client", "127.0.0.1", "1", "x", "--tls-ca", ""], "argument --tls-ca: must name a file, got ''"),
+        (["app-server", "127.0.0.1", "0", "--tls-cert", "", "--tls-key", "k"],
+         "argument --tls-cert: must name a file, got ''"),
+        (["fill-client", "127.0.0.1", "1", "--sndbuf", str(2**40)], "must be a whole number of bytes, above 0 to 1073741824"),
+        (["fill-server", "127.0.0.1", "0", "--rcvbuf", str(2**40)], "must be a whole number of bytes, above 0 to 1073741824"),
+        (["fill-client", "127.0.0.1", "1", "--hold", "1e308"], "must be seconds, 0 to 31536000"),
+        (["multiconn-client", "127.0.0.1", "1", "1", "--messages", "100000000"],
+         "must be a whole number of messages, above 0 to 10000"),
+        (["app-server", "127.0.0.1", "0", "--socket-buffer", "4294967296"],
+         "must be a whole number of bytes, above 0 to 1073741824"),
+        (["app-server", "127.0.0.1", "0", "--max-buffered", "1e3"], "must be a whole number of bytes"),
+        (["app-client", "127.0.0.1", "1", "search", "\udcff"], "cannot encode the content as utf-8 JSON"),
+        (["app-client", "127.0.0.1", "1", "double", "\udcff"], "cannot send"),
     ],
 )
 def test_usage_errors_exit_2_with_one_clear_line(argv, message):
     result = run_cli(*argv)
-    assert result.returncode == 2
-    assert result.stderr.startswith(f"usage: socketlab {argv[0]} ")  # the subcommand's usage
-    assert message in result.stderr.splitlines()[-1]
+    assert result.returncode == 2, result
+    assert result.stderr.count("\n") == 1, result.stderr  # one line, no usage block, no traceback
+    assert result.stderr.startswith(f"socketlab {argv[0]}: error: ")  # the subcommand's
+    assert message in result.stderr, result.stderr
+    assert result.stdout == ""  # checked before anything starts
+
+
+def test_an_argument_that_is_not_utf8_is_sent_as_the_bytes_typed(cli_server):
+    """argv is bytes on POSIX: Python hands ``\\xff`` over as a lone surrogate, and the echo
+    client sends the byte back as it came (it used to end in a UnicodeEncodeError)."""
+    server = cli_server("echo-server", "127.0.0.1", "0", "-q")
+    result = subprocess.run([sys.executable, "-m", "socketlab", "echo-client", "127.0.0.1",
+                             str(server.port), b"caf\xe9 \xff".decode("utf-8", "surrogateescape")],
+                            capture_output=True, text=True, timeout=30)
+    assert (result.returncode, result.stdout) == (0, "Received b'caf\\xe9 \\xff'\n"), result.stderr
 
 
 def test_ewouldblock_fill_the_buffer_commands(cli_server, host):

@@ -77,7 +77,7 @@ def app_server(cli_server, host):
 
 # -- one request, the worst bytes we know -------------------------------------------------------
 
-NESTED = b"[" * 100_000 + b"]" * 100_000
+NESTED = b"[" * 30_000 + b"]" * 30_000  # 60 000 bytes: under the text/json limit, so it is parsed
 DEEP_HEADER = b'{"byteorder": "big", "content-type": "text/json", "content-encoding": "utf-8", ' \
               b'"content-length": 0, "x": ' + b"[" * 2000 + b"]" * 2000 + b"}"
 DIGITS = b"9" * 5000
@@ -92,7 +92,7 @@ HOSTILE_REQUESTS = {
                                 "content holds text that is not Unicode"),
     "lone surrogate in action": (json_frame(rb'{"action": "\udfff", "value": "x"}'),
                                  "content holds text that is not Unicode"),
-    "content nested 100000 deep": (json_frame(NESTED), "content nests JSON deeper than 32"),
+    "content nested 30000 deep": (json_frame(NESTED), "content nests JSON deeper than 32"),
     "header nested 2000 deep": (frame(DEEP_HEADER), "header nests JSON deeper than 32"),
     "5000-digit integer in content": (json_frame(b'{"action": "search", "value": ' + DIGITS + b"}"),
                                       "JSON number of 5000 characters is over the limit"),
@@ -162,11 +162,13 @@ def test_non_finite_arrays_are_answered_with_null_stats(app_server):
 
 
 def test_an_answer_over_the_content_limit_is_an_error_not_silence(app_server):
-    # 2 MiB of latin-1 "é" is a valid request; quoted back in UTF-8 ("No match for ...") it is 4 MiB + 30 bytes.
+    # 40 000 latin-1 "é" make a valid request; quoted back in UTF-8 ("No match for ...") they are
+    # 80 000 bytes and more: over the text/json limit.
     server = app_server()
-    content = '{"action": "search", "value": "'.encode() + "é".encode("latin-1") * (2 * MiB) + b'"}'
+    content = '{"action": "search", "value": "'.encode() + "é".encode("latin-1") * 40_000 + b'"}'
     answer = app.describe_response(ask(server.host, server.port, json_frame(content, "latin-1")))
-    assert answer.startswith("Error: the answer cannot be sent: content-length 4194334 is over")
+    assert answer.startswith("Error: the answer cannot be sent: content-length 80030 is over "
+                             "the limit of 65536 bytes for text/json")
     assert legit_latency(server.host, server.port) < 1.0
 
 

@@ -48,6 +48,7 @@ __all__ = [
     "result_lines",
     "received_line",
     "shown",
+    "printable",
     "Narrate",
     "parse_numbers",
     "ArrayDecoder",
@@ -85,7 +86,7 @@ def respond(request: Message, *, array_decoder: ArrayDecoder = arrays.decode_arr
 
     ``array_decoder`` is :func:`socketlab.arrays.decode_array`; the negative control passes
     :func:`socketlab.arrays.decode_array_naive`. An answer that would break a limit (a
-    2 MiB latin-1 value quoted back as UTF-8 is over :data:`~socketlab.protocol.MAX_CONTENT_LENGTH`) is replaced
+    40 KiB latin-1 value quoted back as UTF-8 is over :data:`~socketlab.protocol.MAX_JSON_CONTENT_LENGTH`) is replaced
     by the guide's error form saying so, never by silence.
     """
     try:
@@ -183,6 +184,15 @@ def shown(data: bytes, limit: int = 512) -> str:
     return f"{data[:limit]!r}... ({len(data)} bytes)"
 
 
+def printable(text: str) -> str:
+    """``text`` with every character that could start a line or drive a terminal (control
+    characters, line and paragraph separators, bidirectional overrides, ...) escaped as
+    ``repr`` escapes it (``\\n``, ``\\x1b``, ``\\u202e``): text from a peer is shown, never obeyed."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def received_line(message: Message, what: str, peer: Any) -> str:
     """The guide's line for a message received (``what``: "request" or "response")."""
     if message.content_type == "text/json":
@@ -197,12 +207,14 @@ def result_lines(response: Message) -> list[str]:
     if response.media_type == arrays.ARRAY_MEDIA_TYPE:
         return [f"Got values: {result['values']}", f"Got stats: {result['stats']}"]
     if response.content_type == "text/json":
-        return [f"Got result: {result}"]
+        return [f"Got result: {printable(str(result))}"]
     return [f"Got response: {result}"]
 
 
 def describe_response(response: Message) -> Any:
-    """The result a client shows: text, ``{"values", "stats"}`` for arrays, or a bytes repr."""
+    """The result a client shows: text (or whatever JSON the server put in ``result``),
+    ``{"values", "stats"}`` for arrays (``stats`` None if the server sent none), or a bytes
+    repr."""
     if response.content_type == "text/json":
         body = response.json()
         if not isinstance(body, dict) or "result" not in body:

@@ -1,7 +1,9 @@
 """``socketlab`` command line: the guide's programs with the guide's argument forms.
 
 See docs/cli.md. Exit status: 0 success, 1 a network or protocol failure (one line on stderr
-naming the guide's error and its errno name), 2 a usage error.
+naming the guide's error and its errno name), 2 a usage error (one line on stderr). Every
+option has a range, checked before anything starts; text from a peer is printed escaped
+(:func:`socketlab.app.printable`), so it cannot add a line or drive the terminal.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import functools
 import json
 import logging
 import math
+import os
 import signal
 import socket
 import sys
@@ -29,8 +32,21 @@ DEFAULT_PORT = 65432
 log = logging.getLogger("socketlab")
 
 
+#: The longest any time option may be, in seconds (a year).
+MAX_SECONDS = 365 * 86400
+#: The largest socket buffer option, in bytes (the kernel takes an int and caps it anyway).
+MAX_SOCKET_BUFFER = 1 << 30
+
+
 class Fail(Exception):
     """A failure already worded for the user."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error in one line (``PROG: error: ...``) and exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {app.printable(message)} (see {self.prog} --help)\n")
 
 
 def _port_type(lowest: int):
@@ -61,18 +77,36 @@ def _shown_host(host: str) -> str:
     return host or "''"
 
 
-def _positive(kind, *, zero: bool = False, what: str = "a number"):
-    """An argparse type: a finite number above 0 (or 0 too, with ``zero``)."""
+def _positive(kind, *, zero: bool = False, what: str = "a number", most: float):
+    """An argparse type: a finite number above 0 (or 0 too, with ``zero``), at most ``most``."""
     def parse(text: str):
-        bound = "0 or more" if zero else "above 0"
+        bound = f"{'0' if zero else 'above 0'} to {int(most)}"
         try:
             value = kind(text)
-        except ValueError:
+        except (ValueError, OverflowError):
             raise argparse.ArgumentTypeError(f"must be {what}, {bound}; got {text!r}") from None
-        if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+        if not math.isfinite(value) or value < 0 or (value == 0 and not zero) or value > most:
             raise argparse.ArgumentTypeError(f"must be {what}, {bound}; got {text!r}")
         return value
     return parse
+
+
+def _seconds(zero: bool = False):
+    return _positive(float, zero=zero, what="seconds", most=MAX_SECONDS)
+
+
+def _count(what: str, most: int):
+    return _positive(int, what=f"a whole number of {what}", most=most)
+
+
+_buffer_size = _positive(int, what="a whole number of bytes", most=MAX_SOCKET_BUFFER)
+
+
+def _file(text: str) -> str:
+    """An argparse type: a file name, never empty (an unset shell variable is a usage error)."""
+    if not text:
+        raise argparse.ArgumentTypeError("must name a file, got ''")
+    return text
 
 
 # -- servers ---------------------------------------------------------------------------------
@@ -118,9 +152,23 @@ def _server_tls(args):
 
 
 def _client_tls(args) -> tls.ClientTLS | None:
-    """How a client speaks TLS (--tls, --tls-ca, --tls-server-name), None for plain TCP."""
-    if not (args.tls or args.tls_ca or args.tls_server_name):
+    """How a client speaks TLS (--tls, --tls-ca, --tls-server-name), None for plain TCP.
+
+    Any of them, even empty, asks for TLS; the name the certificate is checked against
+    (--tls-server-name, else HOST) must be one ssl takes: else a usage error, before any
+    packet. Never cleartext when TLS was asked for.
+    """
+    if not (args.tls or args.tls_ca is not None or args.tls_server_name is not None):
         return None
+    name = args.tls_server_name if args.tls_server_name is not None else args.host
+    try:
+        tls.check_server_name(name)
+    except ImportError:
+        raise Fail("TLS: this Python has no ssl module") from None
+    except (ValueError, TypeError) as exc:  # a name IDNA refuses (UnicodeError), a NUL
+        what, hint = (("--tls-server-name", "") if args.tls_server_name is not None
+                      else ("HOST", "; give --tls-server-name"))
+        args.parser.error(f"{what} {name!r} cannot be checked against a certificate: {exc}{hint}")
     return tls.ClientTLS(ca=args.tls_ca, server_name=args.tls_server_name)
 
 
@@ -201,7 +249,8 @@ def cmd_app_server(args) -> int:
 
 
 def cmd_echo_client(args) -> int:
-    data = client.echo(args.host, args.port, args.message.encode("utf-8"), timeout=args.timeout,
+    # The bytes as typed: os.fsencode gives back an argument that was not valid UTF-8 too.
+    data = client.echo(args.host, args.port, os.fsencode(args.message), timeout=args.timeout,
                        tls=_client_tls(args))
     print(f"Received {data!r}")
     return 0
@@ -243,7 +292,7 @@ def cmd_app_client(args) -> int:
             "local": list(reply.local),
             "peer": list(reply.peer),
             **({"tls": reply.tls} if reply.tls else {}),
-        }, ensure_ascii=False))
+        }))  # ASCII: a peer's control characters arrive as \\u escapes, never raw
         return 0
     for line in app.result_lines(reply.response):
         print(line)
@@ -263,6 +312,7 @@ def cmd_probe(args) -> int:
 
 def cmd_fill_server(args) -> int:
     listener = _listen(args)
+    _raise_nofile_limit()
     if args.rcvbuf:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, args.rcvbuf)
     print(ready_line(args.host, listener.getsockname()[1]), flush=True)
@@ -305,10 +355,10 @@ def cmd_demo(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                         help="log every message (stderr)")
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="socketlab", parents=[common],
         description="The socket-programming guide's programs: echo, multi-connection and "
                     "application client/server, and a connection probe.")
@@ -326,38 +376,38 @@ def build_parser() -> argparse.ArgumentParser:
                             "and errors")
 
     def server_options(p):
-        p.add_argument("--idle-timeout", type=_positive(float, zero=True),
+        p.add_argument("--idle-timeout", type=_seconds(zero=True),
                        default=servers.DEFAULT_IDLE_TIMEOUT, metavar="S",
                        help="close connections idle this long; 0 = never "
                             f"(default {servers.DEFAULT_IDLE_TIMEOUT:g})")
-        p.add_argument("--request-timeout", type=_positive(float, zero=True),
+        p.add_argument("--request-timeout", type=_seconds(zero=True),
                        default=servers.DEFAULT_REQUEST_TIMEOUT, metavar="S",
                        help="close a connection whose request is not complete S seconds after "
                             f"its first byte; 0 = never (default {servers.DEFAULT_REQUEST_TIMEOUT:g})")
-        p.add_argument("--max-connections", type=_positive(int),
+        p.add_argument("--max-connections", type=_count("connections", 1_000_000),
                        default=servers.DEFAULT_MAX_CONNECTIONS, metavar="N",
                        help="stop accepting while N connections are open "
                             f"(default {servers.DEFAULT_MAX_CONNECTIONS})")
-        p.add_argument("--max-buffered", type=_positive(int),
+        p.add_argument("--max-buffered", type=_count("bytes", 1 << 40),
                        default=servers.DEFAULT_MAX_BUFFERED, metavar="BYTES",
                        help="bytes buffered across all connections before the largest holders "
                             f"are closed (default {servers.DEFAULT_MAX_BUFFERED})")
-        p.add_argument("--socket-buffer", type=_positive(int), default=None, metavar="BYTES",
+        p.add_argument("--socket-buffer", type=_buffer_size, default=None, metavar="BYTES",
                        help="SO_SNDBUF/SO_RCVBUF of accepted sockets (default: the kernel's)")
-        p.add_argument("--tls-cert", metavar="FILE", help="serve TLS with this certificate "
+        p.add_argument("--tls-cert", type=_file, metavar="FILE", help="serve TLS with this certificate "
                        "(PEM, the chain); needs --tls-key (docs/tls.md)")
-        p.add_argument("--tls-key", metavar="FILE", help="the certificate's private key (PEM)")
+        p.add_argument("--tls-key", type=_file, metavar="FILE", help="the certificate's private key (PEM)")
 
     def tls_options(p):
         p.add_argument("--tls", action="store_true", help="speak TLS; trust the system's CAs "
                        "unless --tls-ca (docs/tls.md)")
-        p.add_argument("--tls-ca", metavar="FILE",
+        p.add_argument("--tls-ca", type=_file, metavar="FILE",
                        help="trust only this CA (PEM) for the server's certificate; implies --tls")
         p.add_argument("--tls-server-name", metavar="NAME",
                        help="the name the certificate must carry (default: HOST); implies --tls")
 
     def timeout_option(p, default=10.0):
-        p.add_argument("--timeout", type=_positive(float), default=default, metavar="S",
+        p.add_argument("--timeout", type=_seconds(), default=default, metavar="S",
                        help=f"seconds for the whole exchange: connect, send and receive "
                             f"(default {default:g})")
 
@@ -386,8 +436,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("host", type=_host)
     p.add_argument("port", type=_client_port)
     p.add_argument("num_conns", metavar="NUM_CONNS",
-                   type=_positive(int, what="a whole number of connections"))
-    p.add_argument("--messages", type=_positive(int, what="a whole number of messages"),
+                   type=_count("connections", 10_000))
+    p.add_argument("--messages", type=_count("messages", 10_000),
                    default=2, help="messages per connection")
     timeout_option(p)
     quiet_option(p)
@@ -422,15 +472,15 @@ def build_parser() -> argparse.ArgumentParser:
             "accept connections and never read them (the guide's troubleshooting server)")
     p.add_argument("host", type=_host)
     p.add_argument("port", type=_port)
-    p.add_argument("--rcvbuf", type=_positive(int), metavar="BYTES",
+    p.add_argument("--rcvbuf", type=_buffer_size, metavar="BYTES",
                    help="SO_RCVBUF of the listener (inherited by connections)")
 
     p = add("fill-client", cmd_fill_client,
             "send until the kernel's buffers are full (BlockingIOError, EWOULDBLOCK)")
     p.add_argument("host", type=_host)
     p.add_argument("port", type=_client_port)
-    p.add_argument("--sndbuf", type=_positive(int), metavar="BYTES", help="SO_SNDBUF")
-    p.add_argument("--hold", type=_positive(float, zero=True), default=0.0, metavar="S",
+    p.add_argument("--sndbuf", type=_buffer_size, metavar="BYTES", help="SO_SNDBUF")
+    p.add_argument("--hold", type=_seconds(zero=True), default=0.0, metavar="S",
                    help="keep the full connection open S seconds, to look at it with ss")
     timeout_option(p)
 
@@ -448,6 +498,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _fail(line: str) -> None:
+    print(f"socketlab: {app.printable(line)}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -457,14 +511,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except Fail as exc:
-        print(f"socketlab: {exc}", file=sys.stderr)
+        _fail(str(exc))
     except ProtocolError as exc:
-        print(f"socketlab: protocol error: {exc}", file=sys.stderr)
+        _fail(f"protocol error: {exc}")
     except client.ExchangeError as exc:
-        print(f"socketlab: wrong answer: {exc}", file=sys.stderr)
+        _fail(f"wrong answer: {exc}")
     except OSError as exc:
         target = _shown_host(args.host) + (f" port {args.port}" if hasattr(args, "port") else "")
-        print(f"socketlab: {classify(exc).line(f'talking to {target}')}", file=sys.stderr)
+        _fail(classify(exc).line(f"talking to {target}"))
     except KeyboardInterrupt:
         print("Caught keyboard interrupt, exiting", flush=True)
         return 130

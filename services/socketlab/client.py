@@ -1,7 +1,9 @@
 """The guide's clients, failing loudly: every failure is an exception the CLI turns into one line.
 
-Every client's ``timeout`` bounds its whole exchange (connect, send, receive), not one call: a
-server that trickles one byte a second cannot keep a client waiting past it. What a client can
+Every client's ``timeout`` bounds its whole exchange (name lookup aside: connect to each of the
+name's addresses in turn, the TLS handshake, send, receive), not one call: a server that trickles
+one byte a second, or a full accept queue followed by a silent handshake, cannot keep a client
+waiting past it. What a client can
 raise: the OS's errors (``OSError`` and its subclasses, ``TimeoutError`` included),
 :class:`~socketlab.protocol.RemoteProtocolError` for a reply that breaks the protocol, and
 :class:`ExchangeError` for a well-formed but wrong reply.
@@ -22,7 +24,7 @@ import time
 from dataclasses import dataclass
 
 from socketlab.app import Narrate, received_line, shown
-from socketlab.errors import Outcome, bad_host_name, classify, getaddrinfo
+from socketlab.errors import Outcome, classify, getaddrinfo
 from socketlab.protocol import NEED_DATA, Message, MessageDecoder, RemoteProtocolError
 from socketlab.tls import ClientTLS, session
 
@@ -53,6 +55,10 @@ class Deadline:
             raise TimeoutError(f"timed out: exchange not finished within {self.timeout:g} s")
         return left
 
+    def poll(self) -> float:
+        """What is left, as one select's timeout (epoll takes at most about 24.8 days)."""
+        return min(self.remaining(), 86400.0)
+
     def recv(self, sock: socket.socket, size: int = 65536) -> bytes:
         sock.settimeout(self.remaining())
         return sock.recv(size)
@@ -62,20 +68,38 @@ class Deadline:
         sock.sendall(data)
 
 
-def connect(host: str, port: int, *, timeout: float, tls: ClientTLS | None = None) -> socket.socket:
+def connect(host: str, port: int, *, timeout: float | Deadline,
+            tls: ClientTLS | None = None) -> socket.socket:
     """A connected socket, or the OS's exception (ConnectionRefusedError, TimeoutError, ...).
 
-    ``""`` is this host, as in the guide's client (``connect(("", port))``: INADDR_ANY). With
-    ``tls``, the socket is a TLS one whose handshake (within the same ``timeout``) has checked
+    ``""`` is this host, as in the guide's client (``connect(("", port))``: INADDR_ANY). The
+    name's addresses are tried in getaddrinfo's order, as ``socket.create_connection`` does,
+    but within one ``timeout`` (seconds, or the :class:`Deadline` of a whole exchange): an
+    address that swallows the SYN spends it, and the next is not tried. With ``tls``, the
+    socket is a TLS one whose handshake, within what is left of the same timeout, has checked
     the server's certificate; or ``ssl.SSLError`` says why not.
     """
-    try:
-        sock = socket.create_connection((host or "0.0.0.0", port), timeout=timeout)
-    except UnicodeError:
-        raise bad_host_name(host) from None
+    deadline = timeout if isinstance(timeout, Deadline) else Deadline(timeout)
+    error: OSError | None = None
+    for family, kind, proto, _, address in getaddrinfo(host or "0.0.0.0", port):
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(deadline.remaining())
+            sock.connect(address)
+        except OSError as exc:
+            sock.close()
+            error = exc
+            if isinstance(exc, TimeoutError):
+                break  # the timeout is spent: the next address would get none of it
+            continue
+        error = None
+        break
+    if error is not None:
+        raise error
     if tls is None:
         return sock
     try:
+        sock.settimeout(deadline.remaining())  # the handshake gets what is left, no more
         return tls.wrap(sock, host)
     except BaseException:
         sock.close()
@@ -86,7 +110,7 @@ def echo(host: str, port: int, message: bytes, *, timeout: float = 10.0,
          tls: ClientTLS | None = None) -> bytes:
     """Send ``message`` to an echo server; return the echo, which must be the same bytes."""
     deadline = Deadline(timeout)
-    with connect(host, port, timeout=deadline.remaining(), tls=tls) as sock:
+    with connect(host, port, timeout=deadline, tls=tls) as sock:
         deadline.sendall(sock, message)
         received = bytearray()
         while len(received) < len(message):
@@ -149,13 +173,13 @@ def multiconn(
             messages = multiconn_messages(connid, messages_per_conn)
             conn = _Conn(connid, sock, messages, b"", b"".join(messages), bytearray())
             sel.register(sock, selectors.EVENT_READ | selectors.EVENT_WRITE, conn)
-        deadline = time.monotonic() + timeout
+        deadline = Deadline(timeout)
         while len(results) < num_conns:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(
-                    f"timed out with {num_conns - len(results)} of {num_conns} connections unfinished"
-                )
+            try:
+                remaining = deadline.poll()
+            except TimeoutError:
+                raise TimeoutError(f"timed out with {num_conns - len(results)} of {num_conns} "
+                                   f"connections unfinished") from None
             for key, mask in sel.select(remaining):
                 conn = key.data
                 if mask & selectors.EVENT_WRITE:
@@ -217,7 +241,7 @@ def request(
     address = (host, port)
     say(f"Starting connection to {address}")
     deadline = Deadline(timeout)
-    with connect(host, port, timeout=deadline.remaining(), tls=tls) as sock:
+    with connect(host, port, timeout=deadline, tls=tls) as sock:
         local, peer = sock.getsockname()[:2], sock.getpeername()[:2]
         negotiated = session(sock) if tls is not None else None
         say(f"Sending {shown(wire)} to {address}")

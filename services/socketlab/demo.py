@@ -87,6 +87,21 @@ def _guide_server_answer(wire: bytes, result: Any) -> bool:
     return result == repr(app.binary_answer(decoder.next_message().content))
 
 
+def _summary(result: Any) -> str:
+    """A right answer, short: an array's statistics, or the text."""
+    if isinstance(result, dict):
+        stats = result["stats"]
+        return (f"sum={stats['sum']!r} min={stats['min']!r} max={stats['max']!r}, "
+                f"{len(result['values'])} values echoed")
+    return app.printable(result)
+
+
+def _shown(result: Any) -> str:
+    """A wrong answer as it came, whatever its shape, on one line (cut after 512 characters)."""
+    text = app.printable(result if isinstance(result, str) else repr(result))
+    return text if len(text) <= 512 else f"{text[:512]}... ({len(text)} characters)"
+
+
 def run(host: str, port: int, *, timeout: float, shown_host: str | None = None,
         say: Callable[[str], None] = print, tls=None) -> tuple[int, int]:
     """Every case against an app server, one line each; returns (wrong answers, cases).
@@ -107,10 +122,7 @@ def run(host: str, port: int, *, timeout: float, shown_host: str | None = None,
             result = f"{result} (the guide's server: no array type)"
         else:
             verdict, wrong = "BAD", wrong + 1
-        shown = result if not isinstance(result, dict) else (
-            f"sum={result['stats']['sum']!r} min={result['stats']['min']!r} "
-            f"max={result['stats']['max']!r}, {len(result['values'])} values echoed")
-        say(f"{verdict} {case.label:<22} -> {shown}")
+        say(f"{verdict} {case.label:<22} -> {_summary(result) if verdict == 'ok ' else _shown(result)}")
         if verdict == "BAD":
             say(f"    expected {case.acceptable[0]!r}")
     if not wrong and skipped:

@@ -10,6 +10,7 @@ the ioctls those tools use (SIOCINQ and SIOCOUTQ), so what they print can be hel
 
 from __future__ import annotations
 
+import errno
 import selectors
 import socket
 import struct
@@ -67,23 +68,62 @@ def fill(sock: socket.socket, say: Callable[[str], None], *, timeout: float) -> 
 
 def hold_unread(listener: socket.socket, say: Callable[[str], None], *,
                 interval: float = 0.5, stop: Callable[[], bool] = lambda: False) -> None:
-    """Accept connections and never read from them; say each one's Recv-Q when it changes."""
-    listener.settimeout(interval)
-    held: dict[socket.socket, tuple] = {}
-    last: dict[socket.socket, int | None] = {}
+    """Accept connections and never read from them; say each one's Recv-Q when it changes.
+
+    Not reading is the point, yet a peer that closes (its FIN: POLLRDHUP) or resets (POLLERR,
+    POLLHUP) is let go at once: its socket is closed and its unread bytes are said. Out of
+    descriptors (EMFILE), accepting pauses until a peer goes.
+    """
+    import select
+
+    gone = select.POLLRDHUP | select.POLLHUP | select.POLLERR
+    poller = select.poll()
+    listener.setblocking(False)
+    poller.register(listener, select.POLLIN)
+    accepting = True
+    held: dict[int, tuple[socket.socket, tuple]] = {}
+    last: dict[int, int | None] = {}
     try:
         while not stop():
-            try:
-                conn, peer = listener.accept()
-                held[conn] = peer
-                say(f"Accepted connection from {peer} (this server never reads)")
-            except TimeoutError:
-                pass
-            for conn, peer in held.items():
+            for fd, event in poller.poll(interval * 1000):
+                if fd == listener.fileno():
+                    accepting = _accept_all(listener, poller, held, say)
+                elif fd in held and event & gone:
+                    conn, peer = held.pop(fd)
+                    last.pop(fd, None)
+                    unread = queued(conn, "recv")
+                    poller.unregister(fd)
+                    conn.close()
+                    how = "reset the connection" if event & select.POLLERR else "closed its side"
+                    say(f"Closing connection to {peer}: it {how} ({unread} bytes never read)")
+                    if not accepting:
+                        poller.register(listener, select.POLLIN)
+                        accepting = True
+            for fd, (conn, peer) in held.items():
                 now = queued(conn, "recv")
-                if now != last.get(conn):
-                    last[conn] = now
+                if now != last.get(fd):
+                    last[fd] = now
                     say(f"Recv-Q: {now} bytes from {peer} waiting, unread (SIOCINQ)")
     finally:
-        for conn in held:
+        for conn, _ in held.values():
             conn.close()
+
+
+def _accept_all(listener, poller, held, say) -> bool:
+    """Accept what is queued; False once out of descriptors (the listener is then unwatched)."""
+    import select
+
+    while True:
+        try:
+            conn, peer = listener.accept()
+        except BlockingIOError:
+            return True
+        except OSError as exc:
+            if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                say(f"accept failed: {exc}; not accepting until a peer goes")
+                poller.unregister(listener)
+                return False
+            continue  # e.g. ECONNABORTED: that peer gave up already
+        held[conn.fileno()] = (conn, peer)
+        poller.register(conn, select.POLLRDHUP)
+        say(f"Accepted connection from {peer} (this server never reads)")

@@ -22,11 +22,15 @@ A reply is never destroyed by a reset: once it is flushed the server shuts down 
 side and reads (and discards) what the peer still sends until it closes, for at most
 ``LINGER_BYTES`` and ``LINGER_TIMEOUT`` seconds, and only then closes the socket.
 
-With ``tls`` (an ``ssl.SSLContext``), each accepted socket is wrapped and its handshake is
-driven by the loop like any other I/O (``SSLWantReadError``/``SSLWantWriteError`` say which
-event to wait for), so a slow or silent handshake never stalls anyone else; it counts as a
-request under way, so ``request_timeout`` bounds it. A failed handshake is that connection's
-failure, logged. The handler sees the same bytes as without TLS.
+With ``tls`` (an ``ssl.SSLContext``), each connection gets a
+:class:`socketlab.tls.ServerConnection`: TLS with no I/O, between the socket and the handler.
+The socket stays a plain one, so the loop waits for the same events as without TLS (readable
+while it wants input, writable while it has output), whatever OpenSSL is doing: a handshake, a
+key update the peer asked for, a record cut short. A handshake, and a record cut short after
+it, count as a request under way (``request_timeout``); what OpenSSL holds counts against
+``max_buffered`` (``ServerConnection.cost``) and so do the records waiting to go out. A TLS
+failure is that connection's, logged in one line. The handler sees the same bytes as without
+TLS.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 from socketlab.errors import getaddrinfo
 from socketlab.protocol import ProtocolError
+from socketlab.tls import ServerConnection, TLSFailure
 
 if TYPE_CHECKING:  # the contract lives with the handlers; the loop only calls it
     from socketlab.handlers import Handler
@@ -65,6 +70,9 @@ LINGER_BYTES = 1024 * 1024
 LINGER_TIMEOUT = 2.0
 _RECV_SIZE = 65536
 _ACCEPT_BATCH = 128
+#: The longest the loop ever waits in one select (epoll's timeout is a C int of milliseconds:
+#: about 24.8 days). A longer timeout just takes more rounds.
+MAX_POLL = 86400.0
 
 
 def format_address(address) -> str:
@@ -102,7 +110,7 @@ def create_listener(host: str, port: int, *, backlog: int = 4096) -> socket.sock
 
 class _Connection:
     __slots__ = ("sock", "peer", "handler", "out", "last_active", "events", "held",
-                 "lingering", "discarded", "eof", "handshake")
+                 "lingering", "discarded", "eof", "tls")
 
     def __init__(self, sock, peer, handler, now) -> None:
         self.sock = sock
@@ -115,8 +123,8 @@ class _Connection:
         self.lingering = False  # the reply is out, our side is shut: only discarding now
         self.discarded = 0
         self.eof = False
-        #: TLS: None (plain, or done), else the event the handshake waits for
-        self.handshake: int | None = None
+        #: TLS between the socket and the handler (None: plain TCP)
+        self.tls: ServerConnection | None = None
 
 
 class Server:
@@ -153,13 +161,6 @@ class Server:
         self.max_buffered = max_buffered
         self.socket_buffer = socket_buffer
         self.tls = tls
-        #: What a non-blocking socket raises when it cannot go on now (TLS's want-read/write
-        #: too). ssl is imported only for TLS: it costs a quarter second in the PowerPC guest.
-        self._would_block: tuple[type[OSError], ...] = (BlockingIOError,)
-        if tls is not None:
-            import ssl
-
-            self._would_block += (ssl.SSLWantReadError, ssl.SSLWantWriteError)
         #: Open connections by file descriptor, least recently active first.
         self.connections: collections.OrderedDict[int, _Connection] = collections.OrderedDict()
         #: Bytes held by all connections now (see ``max_buffered``).
@@ -218,9 +219,6 @@ class Server:
         if not self._is_open(conn):
             return  # closed earlier in this round (its descriptor may already be reused)
         try:
-            if conn.handshake is not None:
-                self._handshake(conn)
-                return
             if mask & selectors.EVENT_READ:
                 self._read(conn)
             if mask & selectors.EVENT_WRITE and self._is_open(conn):
@@ -244,7 +242,7 @@ class Server:
         for deadlines in (self._requests, self._lingering):
             if deadlines:
                 timeouts.append(next(iter(deadlines.values())) - now)
-        return max(0.0, min(timeouts)) if timeouts else None
+        return min(max(0.0, min(timeouts)), MAX_POLL) if timeouts else MAX_POLL
 
     def _set_accepting(self, on: bool) -> None:
         if on and not self._accepting:
@@ -276,52 +274,33 @@ class Server:
                 if self.socket_buffer:
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.socket_buffer)
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.socket_buffer)
-                if self.tls is not None:
-                    sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+                tls = ServerConnection(self.tls) if self.tls is not None else None
                 handler = self.handler_factory(peer)
+            except OSError as exc:  # e.g. the peer reset it already: a port scan, a health check
+                log.warning("%s cannot start a handler: %s; closing that connection",
+                            format_address(peer), exc)
+                sock.close()
+                continue
             except Exception:
                 log.exception("%s cannot start a handler; closing that connection",
                               format_address(peer))
                 sock.close()
                 continue
             conn = _Connection(sock, peer, handler, time.monotonic())
+            conn.tls = tls
             self.connections[sock.fileno()] = conn
-            if self.tls is not None:
-                conn.handshake = selectors.EVENT_READ
-                if self.request_timeout is not None:  # the handshake counts as the request
-                    self._requests[conn] = time.monotonic() + self.request_timeout
+            if tls is not None:
+                self._account(conn)  # the handshake is a request under way, and costs memory
             # Most clients send at once: read before paying for a select round trip.
             self._dispatch(conn, selectors.EVENT_READ)
-
-    def _handshake(self, conn: _Connection) -> None:
-        import ssl  # already imported: only a TLS server has handshakes
-
-        try:
-            conn.sock.do_handshake()
-        except ssl.SSLWantReadError:
-            conn.handshake = selectors.EVENT_READ
-        except ssl.SSLWantWriteError:
-            conn.handshake = selectors.EVENT_WRITE
-        except (ssl.SSLError, OSError) as exc:
-            self._close(conn, f"TLS handshake failed: {exc}")
-            return
-        else:
-            conn.handshake = None
-            self._requests.pop(conn, None)  # the request's own deadline starts with its first byte
-            self._touch(conn)
-            self._read(conn)  # the request may have come with the handshake's last flight
-            return
-        self._update(conn)
 
     def _read(self, conn: _Connection) -> None:
         try:
             data = conn.sock.recv(_RECV_SIZE)
-            while data and self.tls is not None and conn.sock.pending():  # decrypted, held by TLS
-                data += conn.sock.recv(_RECV_SIZE)
-        except self._would_block:
+        except BlockingIOError:
             self._update(conn)
             return
-        except OSError as exc:  # a lingering peer's errors (TLS's included) are nobody's business
+        except OSError as exc:  # a lingering peer's errors are nobody's business
             self._close(conn, None if conn.lingering else f"receive failed: {exc}")
             return
         self._touch(conn)
@@ -332,15 +311,32 @@ class Server:
             else:
                 self._update(conn)
             return
-        if not data:
-            conn.eof = True
+        eof = not data
+        if conn.tls is not None:
+            handshaking = conn.tls.handshaking
+            try:
+                data = conn.tls.receive(data)
+            except TLSFailure as exc:
+                self._tls_failed(conn, exc, handshaking)
+                return
+            conn.out += conn.tls.outgoing()  # handshake flights, key updates, tickets
+            eof = conn.tls.eof
+        conn.eof = eof
+        out = b""
         try:
-            out = conn.handler.data_received(data) if data else conn.handler.eof_received()
+            if data:
+                out = conn.handler.data_received(data)
+            if eof and not conn.handler.finished:
+                out += conn.handler.eof_received()
         except ProtocolError as exc:
             self._close(conn, f"bad request: {exc}")
             return
         if out:
-            conn.out += out
+            try:
+                conn.out += conn.tls.send(out) if conn.tls is not None else out
+            except TLSFailure as exc:
+                self._tls_failed(conn, exc, False)
+                return
         self._account(conn)
         if not self._is_open(conn):
             return  # shed to keep the memory budget
@@ -355,7 +351,7 @@ class Server:
         if conn.out:
             try:
                 sent = conn.sock.send(conn.out)
-            except self._would_block:
+            except BlockingIOError:
                 sent = 0
             except OSError as exc:
                 self._close(conn, f"send failed: {exc}")
@@ -376,11 +372,12 @@ class Server:
         if conn.eof:
             self._close(conn)
             return
-        if self.tls is not None:
-            try:
-                conn.sock.unwrap()  # sends TLS's close_notify; the peer's is not awaited
-            except OSError:  # want-read (the peer's close_notify is not awaited), or gone
-                pass
+        if conn.tls is not None:
+            close_notify = conn.tls.close()  # once; the peer's is not awaited
+            if close_notify:
+                conn.out += close_notify
+                self._write(conn)  # back here once it is flushed
+                return
         try:
             conn.sock.shutdown(socket.SHUT_WR)
         except OSError:  # the peer is already gone
@@ -409,11 +406,15 @@ class Server:
 
     def _account(self, conn: _Connection) -> None:
         """Track the bytes ``conn`` holds: the request deadline and the memory budget."""
-        handler_bytes = conn.handler.buffered
-        held = handler_bytes + len(conn.out)
+        pending = conn.handler.buffered
+        held = pending + len(conn.out)
+        if conn.tls is not None:
+            held += conn.tls.cost
+            if conn.tls.handshaking or conn.tls.partial:  # a record, or the handshake, under way
+                pending += conn.tls.partial or 1
         self.buffered += held - conn.held
         conn.held = held
-        if conn.handler.finished or not handler_bytes:
+        if conn.handler.finished or not pending:
             self._requests.pop(conn, None)  # no request under way
         elif conn not in self._requests and self.request_timeout is not None:
             self._requests[conn] = time.monotonic() + self.request_timeout
@@ -431,18 +432,22 @@ class Server:
             self._close(conn, f"holds {conn.held} bytes while the server is over its memory "
                               f"budget of {self.max_buffered}")
 
+    def _tls_failed(self, conn: _Connection, exc: TLSFailure, handshaking: bool) -> None:
+        try:  # the alert OpenSSL wrote, if the socket takes it now; the peer may be gone
+            conn.sock.send(conn.tls.outgoing())
+        except OSError:
+            pass
+        self._close(conn, f"TLS {'handshake ' if handshaking else ''}failed: {exc}")
+
     def _update(self, conn: _Connection) -> None:
         if not self._is_open(conn):
             return
-        if conn.handshake is not None:  # TLS: what the handshake waits for, nothing else
-            events = conn.handshake
-        else:
-            events = 0
-            if conn.lingering or (not conn.handler.finished and not conn.eof
-                                  and len(conn.out) < HIGH_WATER):
-                events |= selectors.EVENT_READ
-            if conn.out:
-                events |= selectors.EVENT_WRITE
+        events = 0
+        if conn.lingering or (not conn.handler.finished and not conn.eof
+                              and len(conn.out) < HIGH_WATER):
+            events |= selectors.EVENT_READ
+        if conn.out:
+            events |= selectors.EVENT_WRITE
         if events != conn.events:
             if conn.events == 0:
                 self._selector.register(conn.sock, events, conn)
@@ -458,11 +463,12 @@ class Server:
             conn, deadline = next(iter(self._requests.items()))
             if deadline > now:
                 break
-            if conn.handshake is not None:
+            if conn.tls is not None and conn.tls.handshaking:
                 self._close(conn, f"TLS handshake not complete within {self.request_timeout:g} s")
             else:
+                received = conn.handler.buffered + (conn.tls.partial if conn.tls else 0)
                 self._close(conn, f"request not complete within {self.request_timeout:g} s "
-                                  f"of its first byte ({conn.handler.buffered} bytes received)")
+                                  f"of its first byte ({received} bytes received)")
         while self._lingering:
             conn, deadline = next(iter(self._lingering.items()))
             if deadline > now:
