@@ -2,7 +2,9 @@
 
 import contextlib
 import socket
+import subprocess
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -70,3 +72,16 @@ def listen(closing):
 def cli_server(closing):
     """``cli_server(*argv) -> CliServer``; every server process is killed at teardown."""
     return lambda *argv: closing(CliServer(*argv))
+
+
+PKI = Path(__file__).resolve().parents[2] / "services" / "pki" / "make-pki.sh"
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory) -> Path:
+    """A folder made by services/pki/make-pki.sh: the lab CA (ca.pem), a certificate for
+    127.0.0.1, ::1 and localhost (localhost.pem/.key), an expired one and a stranger's."""
+    directory = tmp_path_factory.mktemp("pki")
+    subprocess.run([str(PKI), str(directory), "--failures", "localhost=DNS:localhost,IP:127.0.0.1,IP:::1"],
+                   check=True, capture_output=True, timeout=60)
+    return directory

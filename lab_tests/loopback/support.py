@@ -100,6 +100,12 @@ class CliServer:
         self.process.stderr.close()
 
 
+def tls_server(cli_server, pki, host, cert="localhost", program="app-server", *options) -> CliServer:
+    """A ``program`` process serving TLS on ``host`` with ``cert`` from the ``pki`` fixture."""
+    return cli_server(program, host, "0", "--tls-cert", str(pki / f"{cert}.pem"),
+                      "--tls-key", str(pki / f"{cert}.key"), *options)
+
+
 # -- the programs, by name: their handlers and one right exchange with each -----------------
 
 #: name -> handler factory; the echo and multi-connection servers are one program.

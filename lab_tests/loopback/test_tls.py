@@ -14,7 +14,6 @@ import ssl
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -22,22 +21,7 @@ from socketlab import app
 from socketlab.protocol import NEED_DATA, MessageDecoder
 from socketlab.errors import Outcome, classify
 
-from .support import run_cli, wait_for
-
-PKI = Path(__file__).resolve().parents[2] / "services" / "pki" / "make-pki.sh"
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory) -> Path:
-    directory = tmp_path_factory.mktemp("pki")
-    subprocess.run([str(PKI), str(directory), "--failures", "localhost=DNS:localhost,IP:127.0.0.1,IP:::1"],
-                   check=True, capture_output=True, timeout=60)
-    return directory
-
-
-def tls_server(cli_server, pki, host, cert="localhost", program="app-server", *options):
-    return cli_server(program, host, "0", "--tls-cert", str(pki / f"{cert}.pem"),
-                      "--tls-key", str(pki / f"{cert}.key"), *options)
+from .support import run_cli, tls_server, wait_for
 
 
 def test_every_request_kind_over_tls(cli_server, pki, host):
