@@ -62,9 +62,18 @@ class CliServer:
     a server whose log pipe nobody reads would block on its next log line.
     """
 
-    def __init__(self, *argv):
-        self.process = subprocess.Popen([sys.executable, "-m", "socketlab", *argv],
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    def __init__(self, *argv, limits: dict[str, int] | None = None, python: str | None = None):
+        """``limits``: resource limits for the process, e.g. ``{"RLIMIT_NOFILE": 64}``;
+        ``python``: run this code (``python -c``; ARGV are its arguments) instead of the CLI,
+        for a negative control's server."""
+        def set_limits():
+            import resource
+            for name, value in (limits or {}).items():
+                resource.setrlimit(getattr(resource, name), (value, value))
+        program = ["-c", python] if python is not None else ["-m", "socketlab"]
+        self.process = subprocess.Popen([sys.executable, *program, *argv],
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                        preexec_fn=set_limits if limits else None)
         line = self.process.stdout.readline()
         self.port = ready_port(line)
         if self.port is None:

@@ -9,6 +9,8 @@ would catch the bug. Budgets and deadlines: docs/reliability.md.
 
 import json
 import math
+import os
+import selectors
 import socket
 import struct
 import threading
@@ -16,10 +18,10 @@ import time
 
 import pytest
 
-from socketlab import app, arrays
+from socketlab import app, arrays, protocol
 from socketlab.protocol import NEED_DATA, MessageDecoder, encode_message
 
-from .support import CONFORMANCE, KINDS, read_answer, reset, run_cli, wait_for
+from .support import CONFORMANCE, KINDS, CliServer, read_answer, reset, run_cli, wait_for
 
 
 MiB = 1024 * 1024
@@ -77,7 +79,7 @@ def app_server(cli_server, host):
 
 # -- one request, the worst bytes we know -------------------------------------------------------
 
-NESTED = b"[" * 30_000 + b"]" * 30_000  # 60 000 bytes: under the text/json limit, so it is parsed
+NESTED = b"[" * 8_000 + b"]" * 8_000  # 16 000 bytes: under the text/json limit, so it is parsed
 DEEP_HEADER = b'{"byteorder": "big", "content-type": "text/json", "content-encoding": "utf-8", ' \
               b'"content-length": 0, "x": ' + b"[" * 2000 + b"]" * 2000 + b"}"
 DIGITS = b"9" * 5000
@@ -92,7 +94,7 @@ HOSTILE_REQUESTS = {
                                 "content holds text that is not Unicode"),
     "lone surrogate in action": (json_frame(rb'{"action": "\udfff", "value": "x"}'),
                                  "content holds text that is not Unicode"),
-    "content nested 30000 deep": (json_frame(NESTED), "content nests JSON deeper than 32"),
+    "content nested 8000 deep": (json_frame(NESTED), "content nests JSON deeper than 32"),
     "header nested 2000 deep": (frame(DEEP_HEADER), "header nests JSON deeper than 32"),
     "5000-digit integer in content": (json_frame(b'{"action": "search", "value": ' + DIGITS + b"}"),
                                       "JSON number of 5000 characters is over the limit"),
@@ -162,14 +164,147 @@ def test_non_finite_arrays_are_answered_with_null_stats(app_server):
 
 
 def test_an_answer_over_the_content_limit_is_an_error_not_silence(app_server):
-    # 40 000 latin-1 "é" make a valid request; quoted back in UTF-8 ("No match for ...") they are
-    # 80 000 bytes and more: over the text/json limit.
+    # 10 000 latin-1 "é" make a valid request; quoted back in UTF-8 ("No match for ...") they are
+    # 20 000 bytes and more: over the text/json limit.
     server = app_server()
-    content = '{"action": "search", "value": "'.encode() + "é".encode("latin-1") * 40_000 + b'"}'
+    content = '{"action": "search", "value": "'.encode() + "é".encode("latin-1") * 10_000 + b'"}'
     answer = app.describe_response(ask(server.host, server.port, json_frame(content, "latin-1")))
-    assert answer.startswith("Error: the answer cannot be sent: content-length 80030 is over "
-                             "the limit of 65536 bytes for text/json")
+    assert answer.startswith("Error: the answer cannot be sent: content-length 20030 is over "
+                             "the limit of 16384 bytes for text/json")
     assert legit_latency(server.host, server.port) < 1.0
+
+
+# -- decoding costs bounded CPU and memory per request (issue 19, find 4) ---------------------------
+
+#: The costliest JSON a request may carry: nested lists 30 deep (the depth limit is 32), as many as
+#: fit under the text/json limit. 68 759 of them (4 MiB) once cost 1.6 s of CPU to decode.
+DEEP_LISTS = b"[" + b",".join([b"[" * 30 + b"]" * 30] * 250) + b"]"
+
+
+def hammer(host, port, wire, stop: threading.Event, answered: threading.Event):
+    """Send ``wire`` and read the answer, again and again, until ``stop``; ``answered`` is set
+    once the server has answered one (the attack is under way)."""
+    while not stop.is_set():
+        try:
+            ask(host, port, wire, timeout=20)
+        except OSError:
+            pass
+        answered.set()
+
+
+def right_client_p50(host, port, attackers: int, wire: bytes, rounds: int = 20) -> float:
+    """A right client's median latency while ``attackers`` peers send ``wire`` in a loop."""
+    stop, answered = threading.Event(), threading.Event()
+    threads = [threading.Thread(target=hammer, args=(host, port, wire, stop, answered), daemon=True)
+               for _ in range(attackers)]
+    for thread in threads:
+        thread.start()
+    try:
+        assert answered.wait(60), "the attack never got an answer"
+        latencies = []
+        for _ in range(rounds):
+            latencies.append(legit_latency(host, port, timeout=30))
+            time.sleep(0.02)  # pacing the legitimate load, not waiting for readiness
+        latencies.sort()
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+    return latencies[len(latencies) // 2]
+
+
+def test_the_costliest_json_leaves_the_loop_free_for_others(app_server, capsys):
+    assert len(DEEP_LISTS) <= protocol.MAX_JSON_CONTENT_LENGTH
+    server = app_server("--max-buffered", str(8 * MiB))  # the guide's commentary on: the worst
+    wire = json_frame(b'{"action": "search", "value": ' + DEEP_LISTS + b"}")
+    p50 = right_client_p50(server.host, server.port, 8, wire)
+    peak = rss_kib(server.process.pid, "VmHWM")
+    with capsys.disabled():
+        print(f"\n[json] 8 peers sending {len(wire)} bytes of 30-deep lists, again and again: a "
+              f"right client's p50 {p50 * 1000:.1f} ms; server peak RSS {peak / 1024:.1f} MiB")
+    assert p50 <= 0.300
+    assert peak / 1024 <= 8 + 64
+    assert server.process.poll() is None
+    # ...and the same lists at 4 MiB are refused from their header, before a byte is read.
+    big = json_frame(b"[" + b",".join([b"[" * 30 + b"]" * 30] * 68_759) + b"]")
+    assert app.describe_response(ask(server.host, server.port, big)).startswith(
+        "Error: bad request: content-length 4194300 is over the limit of 16384 bytes for text/json")
+
+
+#: An app server whose text/json limit is the binary one (as before issue 19), commentary on.
+OLD_JSON_LIMIT_SERVER = """
+import functools, sys
+from socketlab import cli, handlers, protocol
+from socketlab.server import Server, create_listener
+
+def factory(peer):
+    handler = handlers.AppHandler(peer, narrate=functools.partial(print, flush=True))
+    handler._decoder = protocol.MessageDecoder(max_json_length=protocol.MAX_CONTENT_LENGTH)
+    return handler
+
+listener = create_listener(sys.argv[1], 0)
+print(cli.ready_line(sys.argv[1], listener.getsockname()[1]), flush=True)
+Server(listener, factory).serve_forever()
+"""
+
+
+def test_negative_control_json_at_the_binary_limit_holds_the_loop(closing):
+    """With text/json allowed the 4 MiB that binary content may have, one peer sending such
+    lists again and again holds the loop: a right client waits behind each decode."""
+    server = closing(CliServer("127.0.0.1", python=OLD_JSON_LIMIT_SERVER))
+    wire = json_frame(b"[" + b",".join([b"[" * 30 + b"]" * 30] * 60_000) + b"]")
+    assert right_client_p50("127.0.0.1", server.port, 1, wire, rounds=5) > 0.300
+
+
+# -- timeouts as long as a user may ask (issue 19, find 5) -----------------------------------------
+
+
+@pytest.mark.parametrize("options", [("--idle-timeout", "3000000"),
+                                     ("--request-timeout", "3000000", "--idle-timeout", "0"),
+                                     ("--idle-timeout", "31536000", "--request-timeout", "31536000")])
+def test_a_long_timeout_is_a_long_timeout(app_server, connect, options):
+    server = app_server(*options)
+    waiting = connect(server.host, server.port)
+    waiting.sendall(b"\x00")  # a request under way: its deadline is the longest timeout asked
+    assert legit_latency(server.host, server.port) < 1.0
+    assert server.process.poll() is None
+
+
+def test_negative_control_epoll_cannot_wait_that_long():
+    """What the loop's cap (server.MAX_POLL) is for: epoll's timeout is a C int of ms."""
+    with selectors.DefaultSelector() as selector, pytest.raises(OverflowError):
+        selector.select(3_000_000)
+
+
+# -- the guide's troubleshooting server lets go of peers that went (issue 19, find 6) ----------------
+
+
+def open_descriptors(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def test_fill_server_lets_go_of_peers_that_close_or_reset(closing, host):
+    """1000 peers that connect and close, and 200 that reset, against a fill-server limited to
+    64 descriptors: it still accepts, still holds the one peer left, and never read a byte."""
+    process = closing(CliServer("fill-server", host, "0", limits={"RLIMIT_NOFILE": 64}))
+    held = socket.create_connection((host, process.port), timeout=5)
+    held.sendall(b"x" * 1000)  # never read: the server's Recv-Q says so
+    closing(held)
+    wait_for(lambda: any("Recv-Q: 1000 bytes" in line for line in process.stdout), timeout=5)
+    baseline = open_descriptors(process.process.pid)
+    for i in range(1200):
+        sock = socket.create_connection((host, process.port), timeout=5)
+        sock.sendall(b"unread")
+        sock.close() if i < 1000 else reset(sock)
+    wait_for(lambda: sum("Closing connection" in line for line in process.stdout) == 1200, timeout=20)
+    assert open_descriptors(process.process.pid) <= baseline
+    said = "".join(process.stdout)
+    assert said.count("it closed its side (6 bytes never read)") == 1000
+    assert said.count("it reset the connection") == 200
+    assert process.process.poll() is None
+    late = socket.create_connection((host, process.port), timeout=5)
+    closing(late)
+    wait_for(lambda: sum("Accepted connection" in line for line in process.stdout) == 1202, timeout=5)
 
 
 # -- the whole request on a clock: slowloris ------------------------------------------------------

@@ -20,6 +20,7 @@ error with :func:`error_response` (the guide's ``{"result": "Error: ..."}`` form
 
 from __future__ import annotations
 
+import reprlib
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -86,7 +87,7 @@ def respond(request: Message, *, array_decoder: ArrayDecoder = arrays.decode_arr
 
     ``array_decoder`` is :func:`socketlab.arrays.decode_array`; the negative control passes
     :func:`socketlab.arrays.decode_array_naive`. An answer that would break a limit (a
-    40 KiB latin-1 value quoted back as UTF-8 is over :data:`~socketlab.protocol.MAX_JSON_CONTENT_LENGTH`) is replaced
+    10 KB latin-1 value quoted back as UTF-8 is over :data:`~socketlab.protocol.MAX_JSON_CONTENT_LENGTH`) is replaced
     by the guide's error form saying so, never by silence.
     """
     try:
@@ -193,10 +194,19 @@ def printable(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+#: The commentary's repr of decoded JSON: the guide's for anything a person would type, bounded
+#: for what a peer can send (levels, items and characters), so the commentary costs no more
+#: than the request's decoding.
+_commentary_repr = reprlib.Repr()
+_commentary_repr.maxlevel = 8
+_commentary_repr.maxlist = _commentary_repr.maxdict = 32
+_commentary_repr.maxstring = _commentary_repr.maxother = _commentary_repr.maxlong = 512
+
+
 def received_line(message: Message, what: str, peer: Any) -> str:
     """The guide's line for a message received (``what``: "request" or "response")."""
     if message.content_type == "text/json":
-        return f"Received {what} {message.json()!r} from {peer}"
+        return f"Received {what} {_commentary_repr.repr(message.json())} from {peer}"
     return f"Received {message.content_type} {what} from {peer}"
 
 

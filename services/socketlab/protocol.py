@@ -25,6 +25,8 @@ content-encodings (:data:`CONTENT_ENCODINGS`).
 
 from __future__ import annotations
 
+import array
+import itertools
 import json
 import math
 import re
@@ -57,10 +59,11 @@ __all__ = [
 MAX_HEADER_LENGTH = 16 * 1024
 #: Largest content accepted, in bytes. A header declaring more is refused at once.
 MAX_CONTENT_LENGTH = 4 * 1024 * 1024
-#: Largest ``text/json`` content accepted, in bytes. The guide's JSON requests and answers are
-#: tens of bytes, and decoding JSON costs far more CPU and memory per byte than taking an
-#: array (4 MiB of nested lists: 1.6 s and 200 MiB), so JSON has its own, far lower, limit.
-MAX_JSON_CONTENT_LENGTH = 64 * 1024
+#: Largest ``text/json`` content accepted, in bytes: the same as a header's. The guide's JSON
+#: requests and answers are tens of bytes, and decoding JSON costs far more CPU and memory per
+#: byte than taking an array (4 MiB of nested lists: 1.6 s and 200 MiB), so JSON has its own,
+#: far lower, limit.
+MAX_JSON_CONTENT_LENGTH = 16 * 1024
 
 REQUIRED_HEADERS = ("byteorder", "content-type", "content-encoding", "content-length")
 #: Values of the ``byteorder`` header: the guide sends ``sys.byteorder``; "network" is big-endian.
@@ -158,23 +161,23 @@ _JSON_DECODER = json.JSONDecoder(
 # first try, so stripping strings is linear even in text full of quotes and escapes.
 _JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
-_EMPTY_PAIR = re.compile(r"\[\]|\{\}")
+_DEPTH_STEPS = str.maketrans({"[": "\x01", "{": "\x01", "]": "\xff", "}": "\xff"})  # +1, -1
 
 
 def _check_nesting(text: str, what: str) -> None:
-    """Refuse JSON nested deeper than MAX_JSON_DEPTH, before the recursive parser sees it."""
+    """Refuse JSON nested deeper than MAX_JSON_DEPTH, before the recursive parser sees it.
+
+    Linear, and in C but for a handful of calls: strings go, then everything but brackets;
+    the brackets become +1 and -1 (signed bytes) and their running sum is the depth. A prefix
+    the parser accepts opens exactly that many levels, so the deepest running sum bounds its
+    recursion (whether the brackets pair up is the parser's to say).
+    """
     if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
         return
-    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
-    for _ in range(MAX_JSON_DEPTH):
-        # Each pass removes exactly the innermost level of every structure.
-        inner = _EMPTY_PAIR.sub("", brackets)
-        if not inner:
-            return
-        if len(inner) == len(brackets):
-            raise RemoteProtocolError(f"{what} is not valid JSON: its brackets do not balance")
-        brackets = inner
-    raise RemoteProtocolError(f"{what} nests JSON deeper than {MAX_JSON_DEPTH} levels")
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text)).translate(_DEPTH_STEPS)
+    steps = array.array("b", brackets.encode("latin-1"))
+    if steps and max(itertools.accumulate(steps)) > MAX_JSON_DEPTH:
+        raise RemoteProtocolError(f"{what} nests JSON deeper than {MAX_JSON_DEPTH} levels")
 
 
 def loads(text: str, what: str = "JSON") -> Any:
@@ -206,6 +209,8 @@ class Message:
 
     header: dict[str, Any]
     content: bytes = field(repr=False)
+    #: :meth:`json`'s value once decoded: a server and its commentary decode a request once.
+    _json: Any = field(default=NEED_DATA, init=False, repr=False, compare=False)
 
     @property
     def content_type(self) -> str:
@@ -253,7 +258,9 @@ class Message:
         """The content of a ``text/json`` message, decoded within :func:`loads`'s limits."""
         if self.content_type != "text/json":
             raise RemoteProtocolError(f"expected text/json content, got {self.content_type!r}")
-        return loads(self.text(), "content")
+        if self._json is NEED_DATA:
+            object.__setattr__(self, "_json", loads(self.text(), "content"))
+        return self._json
 
 
 def _check_header(header: Any, max_content_length: int, error: type[ProtocolError],
