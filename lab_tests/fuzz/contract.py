@@ -11,7 +11,8 @@ any bytes a peer sends,
   the client's ``app.describe_response`` reads without complaint;
 * ``app.describe_response(message)`` on a peer's message (the client reading a hostile reply)
   and ``app.received_line`` (the server's and the client's narration) return a result or raise
-  :class:`RemoteProtocolError`;
+  :class:`RemoteProtocolError`; the lines the client prints (``app.result_lines``) are each
+  one printable line, whatever the reply holds;
 * a :class:`RemoteProtocolError` is answered with ``app.error_response(...)``, which always
   encodes and decodes;
 * no input costs more than :data:`STALL_CPU_SECONDS` of CPU, nor more than its linear share of
@@ -199,9 +200,12 @@ def check(
                 raise ContractViolation(f"received_line gave {line!r}, not text")
         try:  # the client reading this message as if it were a reply, and printing it
             describe(message)
-            app.result_lines(message)
+            lines = app.result_lines(message)
         except RemoteProtocolError:
-            pass
+            lines = []
+        for line in lines:  # what a peer sends cannot add a line or drive the terminal
+            if not line.isprintable():
+                raise ContractViolation(f"the client would print {line[:200]!r}: not one printable line")
     spent = time.process_time() - started
     budget = cpu_budget(len(data), stall_seconds)
     if spent > budget:

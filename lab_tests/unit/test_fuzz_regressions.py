@@ -11,14 +11,15 @@ import json
 import random
 import struct
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from lab_tests.fuzz import contract, frames
-from socketlab import app, arrays
-from socketlab.protocol import RemoteProtocolError, encode_message
+from socketlab import app, arrays, demo, protocol
+from socketlab.protocol import LocalProtocolError, RemoteProtocolError, encode_message
 
 
 FUZZ = Path(__file__).resolve().parent.parent / "fuzz"
@@ -227,3 +228,63 @@ def test_a_json_request_in_any_accepted_encoding_is_answered(value, action, enco
     expected = app.SEARCH.get(value) or app.NO_MATCH.format(value) if action == "search" \
         else app.INVALID_ACTION.format(action)
     assert result == expected
+
+
+# --- the client's side: replies at full size (issue 19) --------------------------------------
+
+
+def full_size_json_reply(result) -> bytes:
+    """A text/json reply ``{"result": [result, padding]}`` as close to the limit as it goes."""
+    def body(pad: int) -> bytes:
+        return json.dumps({"result": [result, "\x1b\n\u2028" * pad]}, ensure_ascii=False).encode()
+    room = protocol.MAX_JSON_CONTENT_LENGTH - len(body(0))
+    pad = max(0, room // (len(body(1)) - len(body(0))))
+    return encode_message(body(pad), content_type="text/json", content_encoding="utf-8",
+                          byteorder="big")
+
+
+def shown_by_the_client(reply: bytes) -> tuple[list[str], str]:
+    """Every line the app client and the demo would print for ``reply`` (the contract's
+    decode), and the app client's --json output."""
+    message = contract.decode_one(reply, "the reply")
+    result = app.describe_response(message)
+    return [*app.result_lines(message), demo._shown(result)], json.dumps(result)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(result=json_values)
+def test_a_full_size_json_reply_is_shown_in_printable_lines(result):
+    try:
+        reply = full_size_json_reply(result)
+    except (LocalProtocolError, ValueError, RecursionError):
+        return  # not JSON we can send (a lone surrogate, NaN, over the depth limit)
+    contract.check(reply)  # within the CPU budget, and every printed line printable
+    lines, json_output = shown_by_the_client(reply)
+    assert all(line.isprintable() for line in lines), [line[:100] for line in lines]
+    assert json_output.isascii() and json_output.isprintable()
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(dtype=st.sampled_from(sorted(arrays.DTYPES)), byteorder=st.sampled_from(["little", "big"]),
+       seed=st.binary(min_size=8, max_size=64))
+def test_a_full_size_array_reply_is_shown_within_the_cpu_budget(dtype, byteorder, seed):
+    """What a person reads of a 4 MiB array (a million values) is its first values, a few
+    lines, within the fuzz contract's CPU budget (the --json output has every value)."""
+    size = struct.calcsize(arrays.DTYPES[dtype])
+    content = (seed * (protocol.MAX_CONTENT_LENGTH // len(seed) + 1))[:protocol.MAX_CONTENT_LENGTH]
+    reply = encode_message(content[:len(content) // size * size],
+                           content_type=arrays.array_content_type(dtype),
+                           content_encoding="binary", byteorder=byteorder)
+    started = time.process_time()
+    message = contract.decode_one(reply, "the reply")
+    lines = [*app.result_lines(message), demo._shown(app.describe_response(message))]
+    assert time.process_time() - started <= contract.cpu_budget(len(reply))
+    assert all(line.isprintable() and len(line) < 2048 for line in lines), [l[:100] for l in lines]
+
+
+def test_negative_control_a_result_printed_as_it_came_is_not_one_line():
+    message = contract.decode_one(encode_message(
+        json.dumps({"result": "ok\n\x1b[31mforged"}).encode(), content_type="text/json",
+        content_encoding="utf-8", byteorder="big"), "the reply")
+    assert not f"Got result: {app.describe_response(message)}".isprintable()
+    assert app.result_lines(message) == ["Got result: ok\\n\\x1b[31mforged"]

@@ -50,6 +50,7 @@ __all__ = [
     "received_line",
     "shown",
     "printable",
+    "brief",
     "Narrate",
     "parse_numbers",
     "ArrayDecoder",
@@ -194,20 +195,28 @@ def printable(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
-#: The commentary's repr of decoded JSON: the guide's for anything a person would type, bounded
-#: for what a peer can send (levels, items and characters), so the commentary costs no more
-#: than the request's decoding.
-_commentary_repr = reprlib.Repr()
-_commentary_repr.maxlevel = 8
-_commentary_repr.maxlist = _commentary_repr.maxdict = 32
-_commentary_repr.maxstring = _commentary_repr.maxother = _commentary_repr.maxlong = 512
+_brief = reprlib.Repr()
+_brief.maxlevel = 8
+_brief.maxlist = _brief.maxdict = 32
+_brief.maxstring = _brief.maxother = _brief.maxlong = 512
+
+
+def brief(value: Any) -> str:
+    """``repr(value)`` for anything a person would type; for what a peer can send, cut (levels,
+    items, characters: ``reprlib``) before it is built, so showing a value costs no more
+    than decoding it."""
+    return _brief.repr(value)
 
 
 def received_line(message: Message, what: str, peer: Any) -> str:
     """The guide's line for a message received (``what``: "request" or "response")."""
     if message.content_type == "text/json":
-        return f"Received {what} {_commentary_repr.repr(message.json())} from {peer}"
+        return f"Received {what} {brief(message.json())} from {peer}"
     return f"Received {message.content_type} {what} from {peer}"
+
+
+#: An array answer longer than this is shown cut, as a long message is (:func:`shown`).
+SHOWN_VALUES = 32
 
 
 def result_lines(response: Message) -> list[str]:
@@ -215,7 +224,12 @@ def result_lines(response: Message) -> list[str]:
     ``Got response: b'...'`` for binary; socketlab's ``Got values``/``Got stats`` for arrays."""
     result = describe_response(response)
     if response.media_type == arrays.ARRAY_MEDIA_TYPE:
-        return [f"Got values: {result['values']}", f"Got stats: {result['stats']}"]
+        values = result["values"]
+        if len(values) > SHOWN_VALUES:  # a person reads the first ones; --json has them all
+            shown_values = f"{str(values[:SHOWN_VALUES])[:-1]}, ...] ({len(values)} values)"
+        else:
+            shown_values = str(values)
+        return [f"Got values: {shown_values}", f"Got stats: {result['stats']}"]
     if response.content_type == "text/json":
         return [f"Got result: {printable(str(result))}"]
     return [f"Got response: {result}"]

@@ -12,7 +12,6 @@ import argparse
 import functools
 import json
 import logging
-import math
 import os
 import signal
 import socket
@@ -85,7 +84,7 @@ def _positive(kind, *, zero: bool = False, what: str = "a number", most: float):
             value = kind(text)
         except (ValueError, OverflowError):
             raise argparse.ArgumentTypeError(f"must be {what}, {bound}; got {text!r}") from None
-        if not math.isfinite(value) or value < 0 or (value == 0 and not zero) or value > most:
+        if not 0 <= value <= most or (value == 0 and not zero):  # NaN compares false too
             raise argparse.ArgumentTypeError(f"must be {what}, {bound}; got {text!r}")
         return value
     return parse
@@ -139,10 +138,8 @@ def _listen(args) -> socket.socket:
 
 def _server_tls(args):
     """The server's ssl.SSLContext from --tls-cert/--tls-key, None without them."""
-    if not (args.tls_cert or args.tls_key):
+    if not args.tls_cert:
         return None
-    if not (args.tls_cert and args.tls_key):
-        args.parser.error("--tls-cert and --tls-key go together")
     try:
         return tls.server_context(args.tls_cert, args.tls_key)
     except ImportError:
@@ -251,7 +248,7 @@ def cmd_app_server(args) -> int:
 def cmd_echo_client(args) -> int:
     # The bytes as typed: os.fsencode gives back an argument that was not valid UTF-8 too.
     data = client.echo(args.host, args.port, os.fsencode(args.message), timeout=args.timeout,
-                       tls=_client_tls(args))
+                       tls=args.client_tls)
     print(f"Received {data!r}")
     return 0
 
@@ -272,15 +269,9 @@ def _byteorder(name: str) -> str:
 
 
 def cmd_app_client(args) -> int:
-    try:
-        wire = app.make_request(args.action, args.value, dtype=args.dtype,
-                                byteorder=_byteorder(args.byteorder),
-                                json_request=args.json_request)
-    except LocalProtocolError as exc:  # e.g. stats numbers that do not parse
-        args.parser.error(str(exc))
     narrate = None if args.json else _narrate(args)
-    reply = client.request(args.host, args.port, wire, timeout=args.timeout, narrate=narrate,
-                           tls=_client_tls(args))
+    reply = client.request(args.host, args.port, args.wire, timeout=args.timeout, narrate=narrate,
+                           tls=args.client_tls)
     if args.json:
         result = app.describe_response(reply.response)
         print(json.dumps({
@@ -302,7 +293,7 @@ def cmd_app_client(args) -> int:
 
 
 def cmd_probe(args) -> int:
-    result = client.probe(args.host, args.port, timeout=args.timeout, tls=_client_tls(args))
+    result = client.probe(args.host, args.port, timeout=args.timeout, tls=args.client_tls)
     print(json.dumps(result))
     return 0 if result["outcome"] == Outcome.CONNECTED else 1
 
@@ -345,7 +336,7 @@ def cmd_fill_client(args) -> int:
 
 def cmd_demo(args) -> int:
     wrong, total = demo.run(args.host, args.port, timeout=args.timeout,
-                            shown_host=_shown_host(args.host), tls=_client_tls(args))
+                            shown_host=_shown_host(args.host), tls=args.client_tls)
     if wrong:
         raise Fail(f"demo: {wrong} of {total} answers wrong")
     return 0
@@ -502,8 +493,32 @@ def _fail(line: str) -> None:
     print(f"socketlab: {app.printable(line)}", file=sys.stderr)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, every value checked before anything starts: a usage error is one
+    line and exit 2 (SystemExit), a Python without ssl asked for TLS is :class:`Fail`. What a
+    command needs beyond its options is made here too: the app client's request bytes
+    (``wire``) and every client's TLS settings (``client_tls``)."""
     args = build_parser().parse_args(argv)
+    if hasattr(args, "tls_cert") and (args.tls_cert is None) != (args.tls_key is None):
+        args.parser.error("--tls-cert and --tls-key go together")
+    if hasattr(args, "tls"):
+        args.client_tls = _client_tls(args)
+    if args.command == "app-client":
+        try:
+            args.wire = app.make_request(args.action, args.value, dtype=args.dtype,
+                                         byteorder=_byteorder(args.byteorder),
+                                         json_request=args.json_request)
+        except LocalProtocolError as exc:  # e.g. stats numbers that do not parse
+            args.parser.error(str(exc))
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = parse_args(argv)
+    except Fail as exc:
+        _fail(str(exc))
+        return 1
     logging.basicConfig(
         level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",

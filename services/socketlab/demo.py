@@ -97,8 +97,8 @@ def _summary(result: Any) -> str:
 
 
 def _shown(result: Any) -> str:
-    """A wrong answer as it came, whatever its shape, on one line (cut after 512 characters)."""
-    text = app.printable(result if isinstance(result, str) else repr(result))
+    """A wrong answer as it came, whatever its shape, on one line, cut (:func:`app.brief`)."""
+    text = app.printable(result if isinstance(result, str) else app.brief(result))
     return text if len(text) <= 512 else f"{text[:512]}... ({len(text)} characters)"
 
 
