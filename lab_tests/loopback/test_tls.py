@@ -85,13 +85,12 @@ def test_tls_failure_table(cli_server, pki, host, case):
 
 
 def test_a_plaintext_client_on_the_tls_port(cli_server, pki, host):
-    """The client's request is not a TLS record: the server logs WRONG_VERSION_NUMBER and
-    closes; the client sees the reset of a close with its request unread."""
+    """The client's request is not a TLS record: the server reads it, logs WRONG_VERSION_NUMBER
+    and closes; the client sees the close, and no answer."""
     server = tls_server(cli_server, pki, host)
     result = run_cli("app-client", host, str(server.port), "search", "morpheus", "-q", "--timeout", "5")
     assert result.returncode == 1
-    assert result.stderr in (f"socketlab: connection reset by peer (ECONNRESET) talking to {host} port {server.port}\n",
-                             "socketlab: protocol error: server closed the connection without a response\n")
+    assert result.stderr == "socketlab: protocol error: server closed the connection without a response\n"
     wait_for(lambda: "TLS handshake failed: [SSL: WRONG_VERSION_NUMBER]" in "".join(server.stderr), timeout=5)
 
 

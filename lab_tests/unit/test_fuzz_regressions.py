@@ -259,7 +259,10 @@ def test_a_full_size_json_reply_is_shown_in_printable_lines(result):
     except (LocalProtocolError, ValueError, RecursionError):
         return  # not JSON we can send (a lone surrogate, NaN, over the depth limit)
     contract.check(reply)  # within the CPU budget, and every printed line printable
-    lines, json_output = shown_by_the_client(reply)
+    try:
+        lines, json_output = shown_by_the_client(reply)
+    except RemoteProtocolError:
+        return  # refused by the client's own limits (a 65-digit number): one line, checked above
     assert all(line.isprintable() for line in lines), [line[:100] for line in lines]
     assert json_output.isascii() and json_output.isprintable()
 

@@ -97,8 +97,16 @@ def respond(request: Message, *, array_decoder: ArrayDecoder = arrays.decode_arr
         return error_response(f"the answer cannot be sent: {exc}")
 
 
+#: The longest reason an error answer carries, in characters: a reason may quote what the peer
+#: sent, and the answer must stay within the text/json limit whatever it quotes.
+MAX_REASON = 2048
+
+
 def error_response(reason: str) -> bytes:
-    """The guide's error form, ``{"result": "Error: REASON"}``, for a request we cannot answer."""
+    """The guide's error form, ``{"result": "Error: REASON"}``, for a request we cannot answer;
+    a reason over :data:`MAX_REASON` characters is cut."""
+    if len(reason) > MAX_REASON:
+        reason = f"{reason[:MAX_REASON]}... ({len(reason)} characters)"
     return json_message({"result": f"Error: {reason}"}, byteorder=sys.byteorder)
 
 
