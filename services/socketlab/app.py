@@ -253,5 +253,6 @@ def describe_response(response: Message) -> Any:
             raise RemoteProtocolError(f"text/json response without 'result': {body!r}")
         return body["result"]
     if response.media_type == arrays.ARRAY_MEDIA_TYPE:
-        return {"values": arrays.decode_array(response), "stats": response.header.get("x-stats")}
+        return {"values": arrays.decode_array(response).tolist(),
+                "stats": response.header.get("x-stats")}
     return repr(response.content)
