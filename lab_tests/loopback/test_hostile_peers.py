@@ -316,6 +316,9 @@ def test_fill_server_lets_go_of_peers_that_close_or_reset(closing, host):
         sock.close() if i < 1000 else reset(sock)
     wait_for(lambda: sum("Closing connection" in line for line in process.stdout) == 1200, timeout=20)
     assert open_descriptors(process.process.pid) <= baseline
+    held.setblocking(False)
+    with pytest.raises(BlockingIOError):  # the control: the peer that stayed is still held, unread
+        held.recv(1)
     said = "".join(process.stdout)
     assert said.count("it closed its side (6 bytes never read)") == 1000
     assert said.count("it reset the connection") == 200
@@ -751,6 +754,15 @@ def test_demo_says_what_it_got_when_a_right_answer_is_not_what_it_expected(host,
     total = len(list(demo.cases()))
     assert (result.returncode, result.stderr) == (1, f"socketlab: demo: {total} of {total} answers wrong\n"), result
     assert result.stdout.count("\nBAD ") == total, result.stdout
+
+
+def test_negative_control_a_right_answers_summary_cannot_take_an_unexpected_one():
+    """What demo did before issue 19: it summarised every answer as a right one (a KeyError, a
+    TypeError); now only a right answer is summarised."""
+    with pytest.raises(KeyError):
+        demo._summary({"a": 1})
+    with pytest.raises(TypeError):
+        demo._summary({"values": [1, 2], "stats": None})
 
 
 FORGED = "ok\n\x1b[31msocketlab: connection refused (ECONNREFUSED)\x1b[0m\u2028\u202e"

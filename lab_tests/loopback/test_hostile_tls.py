@@ -294,3 +294,20 @@ def test_resets_before_the_handshake_log_one_line_each(cli_server, pki, host):
     log = "".join(server.stderr)
     assert "Traceback" not in log
     assert len(server.stderr) <= 300, log[-2000:]
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_negative_control_wrapping_a_reset_socket_raises(host):
+    """Why the loop used to log a traceback per reset: ``wrap_socket`` asks the socket for its
+    peer, and a connection reset before the accept returns has none. The loop no longer wraps
+    sockets (TLS over memory BIOs), and an OSError while starting a connection is one line.
+    (CPython's failed wrap also leaves the descriptor in an SSLSocket only the garbage
+    collector closes: the warning this test silences.)"""
+    import ssl
+
+    with socket.create_server((host, 0), family=socket.AF_INET6 if ":" in host else socket.AF_INET) as listener:
+        reset(socket.create_connection(listener.getsockname()[:2], timeout=5))
+        accepted, _ = listener.accept()
+        with accepted, pytest.raises(OSError):
+            ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).wrap_socket(accepted, server_side=True,
+                                                               do_handshake_on_connect=False)
