@@ -18,7 +18,7 @@ import socket
 import sys
 import time
 
-from socketlab import __version__, app, arrays, client, demo, fill, tls
+from socketlab import __version__, app, arrays, client, demo, fill, lessons, tls
 from socketlab.errors import Outcome, classify
 from socketlab.protocol import LocalProtocolError, ProtocolError
 from socketlab import server as servers
@@ -248,7 +248,7 @@ def cmd_app_server(args) -> int:
 def cmd_echo_client(args) -> int:
     # The bytes as typed: os.fsencode gives back an argument that was not valid UTF-8 too.
     data = client.echo(args.host, args.port, os.fsencode(args.message), timeout=args.timeout,
-                       tls=args.client_tls)
+                       tls=args.client_tls, half_close=args.half_close)
     print(f"Received {data!r}")
     return 0
 
@@ -328,6 +328,50 @@ def cmd_fill_client(args) -> int:
             say(f"Holding the connection for {args.hold:g} s: compare with `ss -tn` or "
                 f"`netstat -tn` on both hosts")
             time.sleep(args.hold)  # the demonstration's pause for a person (or a test) to look
+    return 0
+
+
+# -- the guide's reference topics: getaddrinfo, socket options, the backlog (docs/lessons.md) -
+
+
+def cmd_addrinfo(args) -> int:
+    # "" is the guide's "every interface" for bind: getaddrinfo spells it None with AI_PASSIVE.
+    call = (f"None, {args.port}, flags=socket.AI_PASSIVE" if args.host == ""
+            else f"{args.host!r}, {args.port}")
+    found = lessons.addrinfo(args.host, args.port)
+    print(f">>> socket.getaddrinfo({call}, proto=socket.IPPROTO_TCP)")
+    for info in found:
+        print(info)
+    return 0
+
+
+def cmd_sockopts(args) -> int:
+    seen = lessons.sockopts(args.host, buffer=args.buffer)
+    if args.json:
+        print(json.dumps(seen))
+        return 0
+    print(f"socket options on {seen['kernel']}: set before bind/connect, read back with getsockopt")
+    columns = ("set", "default", "listener", "client", "accepted")
+    print(f"{'option':<14}" + "".join(f"{c:>10}" for c in columns))
+    for name in seen["set"]:
+        print(f"{name:<14}" + "".join(f"{seen[c][name]:>10}" for c in columns))
+    return 0
+
+
+def cmd_backlog(args) -> int:
+    seen = lessons.backlog(args.host, backlog=args.backlog, connections=args.connections,
+                           timeout=args.timeout)
+    if args.json:
+        print(json.dumps(seen))
+        return 0
+    print(f"listen({seen['backlog']}) on {seen['kernel']}, never accept(); "
+          f"{seen['connections']} connects:")
+    print(f"  {seen['completed']} handshakes completed, {seen['refused']} refused, "
+          f"{seen['waiting']} still waiting after {seen['timeout']:g} s (their SYNs dropped: "
+          f"connect() is slow, not refused)")
+    if seen["accept_queue"] is not None:
+        print(f"  the listener as ss -ltn shows it: Recv-Q {seen['accept_queue']} (the accept "
+              f"queue), Send-Q {seen['ss_send_q']} (the backlog)")
     return 0
 
 
@@ -412,6 +456,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("host", nargs="?", type=_host, default=DEFAULT_HOST)
     p.add_argument("port", nargs="?", type=_client_port, default=DEFAULT_PORT)
     p.add_argument("message", nargs="?", default="Hello, world")
+    p.add_argument("--half-close", action="store_true",
+                   help="shut down the sending side once the message is sent, then read until "
+                        "the server closes (the guide's half-open connection)")
     timeout_option(p)
     quiet_option(p)
     tls_options(p)
@@ -486,6 +533,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=_client_port, default=DEFAULT_PORT)
     timeout_option(p)
     tls_options(p)
+
+    p = add("addrinfo", cmd_addrinfo, "getaddrinfo's five-tuples for HOST PORT, as the guide "
+            "prints them")
+    p.add_argument("host", type=_host, help="a name, an address (fe80::1%%eth0: with its scope), "
+                   "or '' (every interface, as bind takes it)")
+    p.add_argument("port", type=_port)
+    p.set_defaults(doing="resolving")
+
+    p = add("sockopts", cmd_sockopts, "socket options set before bind/connect and read back: "
+            "listener, client, accepted socket")
+    p.add_argument("host", nargs="?", type=_host, default=DEFAULT_HOST,
+                   help="a local address to listen and connect on (default 127.0.0.1)")
+    p.add_argument("--buffer", type=_buffer_size, default=65536, metavar="BYTES",
+                   help="what SO_RCVBUF and SO_SNDBUF are set to (default 65536)")
+    p.add_argument("--json", action="store_true", help="print one JSON line")
+
+    p = add("backlog", cmd_backlog, "listen(N) and never accept: how many handshakes complete")
+    p.add_argument("host", nargs="?", type=_host, default=DEFAULT_HOST,
+                   help="a local address to listen and connect on (default 127.0.0.1)")
+    p.add_argument("--backlog", type=_positive(int, zero=True, what="a whole number", most=4096),
+                   default=10, help="listen()'s argument (default 10, the guide's)")
+    p.add_argument("--connections", type=_count("connections", 1000), default=20,
+                   help="connects to make (default 20)")
+    timeout_option(p, default=3.0)
+    p.add_argument("--json", action="store_true", help="print one JSON line")
     return parser
 
 
@@ -533,7 +605,7 @@ def main(argv: list[str] | None = None) -> int:
         _fail(f"wrong answer: {exc}")
     except OSError as exc:
         target = _shown_host(args.host) + (f" port {args.port}" if hasattr(args, "port") else "")
-        _fail(classify(exc).line(f"talking to {target}"))
+        _fail(classify(exc).line(f"{getattr(args, 'doing', 'talking to')} {target}"))
     except KeyboardInterrupt:
         print("Caught keyboard interrupt, exiting", flush=True)
         return 130

@@ -107,18 +107,27 @@ def connect(host: str, port: int, *, timeout: float | Deadline,
 
 
 def echo(host: str, port: int, message: bytes, *, timeout: float = 10.0,
-         tls: ClientTLS | None = None) -> bytes:
-    """Send ``message`` to an echo server; return the echo, which must be the same bytes."""
+         tls: ClientTLS | None = None, half_close: bool = False) -> bytes:
+    """Send ``message`` to an echo server; return the echo, which must be the same bytes.
+
+    ``half_close``: the guide's half-open connection, on purpose: once the message is sent,
+    shut down the sending side (a FIN: "I have no more to say") and read until the server
+    closes. A server that answers what it got before it closes gives the whole echo; one that
+    closes on EOF first loses it (``ExchangeError``).
+    """
     deadline = Deadline(timeout)
     with connect(host, port, timeout=deadline, tls=tls) as sock:
         deadline.sendall(sock, message)
+        if half_close:
+            sock.shutdown(socket.SHUT_WR)
         received = bytearray()
-        while len(received) < len(message):
+        while half_close or len(received) < len(message):
             chunk = deadline.recv(sock)
             if not chunk:
-                raise ExchangeError(
-                    f"server closed after {len(received)} of {len(message)} echoed bytes"
-                )
+                if len(received) < len(message):
+                    raise ExchangeError(
+                        f"server closed after {len(received)} of {len(message)} echoed bytes")
+                break
             received += chunk
             if not message.startswith(received[: len(message)]):
                 raise ExchangeError(f"sent {message!r} but got back {bytes(received)!r}")

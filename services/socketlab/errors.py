@@ -122,7 +122,7 @@ def bad_host_name(host: str) -> socket.gaierror:
     return socket.gaierror(socket.EAI_NONAME, f"invalid host name {host!r}")
 
 
-def getaddrinfo(host: str, port: int, flags: int = 0) -> list:
+def getaddrinfo(host: str | None, port: int, flags: int = 0) -> list:
     """``socket.getaddrinfo`` for TCP, raising only OSError (see :func:`bad_host_name`)."""
     try:
         return socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM, 0, flags)
