@@ -16,6 +16,7 @@ RUN set -eux; \
     apt-get install -y --no-install-recommends \
         python3 python3-pip python3-setuptools python3-wheel \
         nftables iptables iproute2 iputils-ping tcpdump tshark procps tini net-tools lsof \
+        telnet netcat-openbsd \
         libcap2-bin; \
     apt-get clean; \
     rm -rf /var/lib/apt/lists/*; \

@@ -20,7 +20,7 @@ Stable API (the cross-endian tests in ``lab_tests/guest`` use exactly this)::
     lab.probe(service, host, port, timeout=2.0) -> dict
         ``socketlab probe HOST PORT --timeout T`` in `service`; the parsed JSON line
         (keys: outcome, errno, exception, message, host, port, family, local, peer,
-        elapsed_s). Raises AssertionError if the output is not that JSON line.
+        attempts, elapsed_s). Raises AssertionError if the output is not that JSON line.
     lab.parse_probe(result) -> dict
         The same check and parse for a ``socketlab probe`` RunResult from anywhere
         (e.g. run in the PowerPC guest with guest-exec).

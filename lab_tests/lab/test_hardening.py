@@ -24,7 +24,7 @@ SOCKETLAB_UID = 10001
 ALLOWED_CAPS = {
     "router": {"NET_ADMIN", "NET_RAW", "SETUID", "SETGID"},
     "server": {"NET_ADMIN", "SETUID", "SETGID"},
-    "peer": set(),
+    "peer": {"NET_ADMIN", "SETUID", "SETGID"},
     "client": {"NET_ADMIN", "SETUID", "SETGID"},
     "client-ppc": {"NET_ADMIN", "SETUID", "SETGID"},
     "client-ppc-user": {"NET_ADMIN", "SETUID", "SETGID"},

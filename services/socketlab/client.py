@@ -69,7 +69,8 @@ class Deadline:
 
 
 def connect(host: str, port: int, *, timeout: float | Deadline,
-            tls: ClientTLS | None = None) -> socket.socket:
+            tls: ClientTLS | None = None, attempts: list | None = None,
+            narrate: Narrate = None) -> socket.socket:
     """A connected socket, or the OS's exception (ConnectionRefusedError, TimeoutError, ...).
 
     ``""`` is this host, as in the guide's client (``connect(("", port))``: INADDR_ANY). The
@@ -77,7 +78,9 @@ def connect(host: str, port: int, *, timeout: float | Deadline,
     but within one ``timeout`` (seconds, or the :class:`Deadline` of a whole exchange): an
     address that swallows the SYN spends it, and the next is not tried. With ``tls``, the
     socket is a TLS one whose handshake, within what is left of the same timeout, has checked
-    the server's certificate; or ``ssl.SSLError`` says why not.
+    the server's certificate; or ``ssl.SSLError`` says why not. ``attempts`` (a list) gets one
+    ``{"address", "outcome"}`` per address tried, in order; ``narrate`` a line for each that
+    failed before the next is tried (the fallback a name with two addresses makes).
     """
     deadline = timeout if isinstance(timeout, Deadline) else Deadline(timeout)
     error: OSError | None = None
@@ -89,9 +92,16 @@ def connect(host: str, port: int, *, timeout: float | Deadline,
         except OSError as exc:
             sock.close()
             error = exc
+            failure = classify(exc)
+            if attempts is not None:
+                attempts.append({"address": address[0], "outcome": failure.outcome})
             if isinstance(exc, TimeoutError):
                 break  # the timeout is spent: the next address would get none of it
+            if narrate is not None:
+                narrate(f"Tried {address[:2]}: {failure.line('').rstrip()}; trying the next address")
             continue
+        if attempts is not None:
+            attempts.append({"address": address[0], "outcome": Outcome.CONNECTED})
         error = None
         break
     if error is not None:
@@ -250,7 +260,7 @@ def request(
     address = (host, port)
     say(f"Starting connection to {address}")
     deadline = Deadline(timeout)
-    with connect(host, port, timeout=deadline, tls=tls) as sock:
+    with connect(host, port, timeout=deadline, tls=tls, narrate=narrate) as sock:
         local, peer = sock.getsockname()[:2], sock.getpeername()[:2]
         negotiated = session(sock) if tls is not None else None
         say(f"Sending {shown(wire)} to {address}")
@@ -272,14 +282,15 @@ def probe(host: str, port: int, *, timeout: float = 2.0, tls: ClientTLS | None =
     """Try one TCP connection (and with ``tls``, its handshake); describe exactly what happened
     (see docs/cli.md): with TLS, ``tls`` holds what was negotiated."""
     result = {"outcome": Outcome.CONNECTED, "exception": None, "errno": None, "message": None,
-              "host": host, "port": port, "family": None, "local": None, "peer": None}
+              "host": host, "port": port, "family": None, "local": None, "peer": None,
+              "attempts": []}
     if tls is not None:
         result["tls"] = None
     start = time.monotonic()
     try:
         result["family"] = getaddrinfo(host, port)[0][0].name
         start = time.monotonic()
-        with connect(host, port, timeout=timeout, tls=tls) as sock:
+        with connect(host, port, timeout=timeout, tls=tls, attempts=result["attempts"]) as sock:
             elapsed = time.monotonic() - start
             result["local"], result["peer"] = list(sock.getsockname()[:2]), list(sock.getpeername()[:2])
             if tls is not None:
