@@ -18,18 +18,20 @@ PORT = 65438  # inside the router's accepted range; free on client and peer
 
 
 @contextlib.contextmanager
-def serving(lab, service: str, host: str, port: int = PORT):
-    """``socketlab echo-server HOST PORT`` in ``service``, ready (its ready line read), then
-    stopped."""
+def serving(lab, service: str, host: str, port: int = PORT, socketlab: str = "socketlab"):
+    """``socketlab echo-server HOST PORT`` in ``service`` (``socketlab``: how that service
+    runs the CLI), ready (its ready line read), then stopped."""
     log = f"/tmp/lesson-{port}.log"
-    started = lab.run(service, "sh", "-c", f"socketlab echo-server '{host}' {port} -q > {log} 2>&1 & echo $!")
+    started = lab.run(service, "sh", "-c", f"{socketlab} echo-server '{host}' {port} -q > {log} 2>&1 & echo $!")
     pid = started.stdout.strip()
     assert started.returncode == 0 and pid.isdigit(), str(started)
     try:
         wait_for(lambda: "Listening on" in lab.run(service, "cat", log).stdout, timeout=15, interval=0.2)
         yield
-    finally:
-        lab.run(service, "kill", pid)
+    finally:  # and gone before the next one binds the port: kill, then poll its exit
+        stopped = lab.run(service, "sh", "-c", f"kill {pid}; for _ in $(seq 100); do "
+                          f"kill -0 {pid} 2>/dev/null || exit 0; sleep 0.05; done; exit 1")
+        assert stopped.returncode == 0, str(stopped)
 
 
 def addresses(lab, service: str, name: str) -> list[str]:
