@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lab_tests import topology
+from lab_tests.lab import test_hostnames
 from socketlab.errors import Outcome
 
 REPO = Path(__file__).resolve().parent.parent
@@ -35,6 +36,7 @@ GENERATORS: dict[str, Callable[[], str]] = {
     "compose.yaml": topology.network_table,
     "services.router.nftables.conf": topology.firewall_table,
     "lab_tests.topology.picture": topology.picture,
+    "lab_tests.lab.test_hostnames.RECOMMENDATIONS": test_hostnames.recommendation_table,
 }
 
 

@@ -26,6 +26,9 @@ Stable API (the cross-endian tests in ``lab_tests/guest`` use exactly this)::
         (e.g. run in the PowerPC guest with guest-exec).
     lab.logs(*services) -> str
         ``docker compose logs`` of those services (all when none given).
+    lab.background(service, command, log) -> pid; lab.wait_for_line(service, log, pattern);
+    lab.stop(service, pid)
+        A program in the background of a service, its own ready line, and its end.
     lab.wait_log(service, pattern, timeout=10.0) -> re.Match
         Polls `service`'s log until the (multi-line) regex matches; AssertionError after
         `timeout` seconds.
@@ -152,6 +155,28 @@ class Lab:
         out = subprocess.run([*self.compose.compose_command_property, "logs", "--no-color", "--no-log-prefix", *services],
                              cwd=REPO, capture_output=True, text=True, check=False)
         return ANSI.sub("", out.stdout + out.stderr)
+
+    def background(self, service: str, command: str, log: str) -> str:
+        """Start ``command`` (a shell line) in ``service`` in the background, its output in
+        ``log``; its pid."""
+        result = self.run(service, "sh", "-c", f"{command} > {log} 2>&1 & echo $!")
+        assert result.returncode == 0 and result.stdout.strip().isdigit(), str(result)
+        return result.stdout.strip()
+
+    def wait_for_line(self, service: str, log: str, pattern: str, timeout: float = 30.0) -> str:
+        """Poll ``log`` in ``service`` until a line matches ``pattern`` (an extended regex: the
+        program's own signal); the whole log."""
+        result = self.run(service, "sh", "-c",
+                          f"for i in $(seq 1 {int(timeout * 10)}); do grep -qE {pattern!r} {log} && "
+                          f"cat {log} && exit 0; sleep 0.1; done; cat {log}; exit 1", timeout=timeout + 10)
+        assert result.returncode == 0, f"no {pattern!r} in {log}:\n{result}"
+        return result.stdout
+
+    def stop(self, service: str, pid: str) -> None:
+        """Kill ``pid`` in ``service`` and poll until it is gone (its port is free again)."""
+        stopped = self.run(service, "sh", "-c", f"kill {pid}; for _ in $(seq 100); do "
+                           f"kill -0 {pid} 2>/dev/null || exit 0; sleep 0.05; done; exit 1")
+        assert stopped.returncode == 0, str(stopped)
 
     def wait_log(self, service: str, pattern: str, timeout: float = 10.0) -> re.Match:
         """The first match of ``pattern`` (multi-line) in ``service``'s log, polled until it

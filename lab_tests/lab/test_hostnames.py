@@ -9,29 +9,25 @@ from __future__ import annotations
 import contextlib
 import re
 
-import pytest
 
-from lab_tests.loopback.support import wait_for
-from lab_tests.topology import PEER_V4
+from lab_tests.topology import PEER_V4, SERVER_V4, SERVER_V6
 
 PORT = 65438  # inside the router's accepted range; free on client and peer
 
 
 @contextlib.contextmanager
-def serving(lab, service: str, host: str, port: int = PORT, socketlab: str = "socketlab"):
-    """``socketlab echo-server HOST PORT`` in ``service`` (``socketlab``: how that service
-    runs the CLI), ready (its ready line read), then stopped."""
+def serving(lab, service: str, host: str, port: int = PORT, socketlab: str = "socketlab",
+            program: str = "echo-server -q"):
+    """``socketlab PROGRAM HOST PORT`` in ``service`` (``socketlab``: how that service runs
+    the CLI), ready (its ready line read), then stopped and gone."""
     log = f"/tmp/lesson-{port}.log"
-    started = lab.run(service, "sh", "-c", f"{socketlab} echo-server '{host}' {port} -q > {log} 2>&1 & echo $!")
-    pid = started.stdout.strip()
-    assert started.returncode == 0 and pid.isdigit(), str(started)
+    pid = lab.background(service, f"{socketlab} {program.split()[0]} '{host}' {port} "
+                                  f"{' '.join(program.split()[1:])}", log)
     try:
-        wait_for(lambda: "Listening on" in lab.run(service, "cat", log).stdout, timeout=15, interval=0.2)
-        yield
-    finally:  # and gone before the next one binds the port: kill, then poll its exit
-        stopped = lab.run(service, "sh", "-c", f"kill {pid}; for _ in $(seq 100); do "
-                          f"kill -0 {pid} 2>/dev/null || exit 0; sleep 0.05; done; exit 1")
-        assert stopped.returncode == 0, str(stopped)
+        lab.wait_for_line(service, log, "^Listening on", timeout=15)
+        yield log
+    finally:
+        lab.stop(service, pid)
 
 
 def addresses(lab, service: str, name: str) -> list[str]:
@@ -80,3 +76,56 @@ def test_negative_control_bound_to_127_0_0_1_on_peer_it_stays_private(lab):
     with serving(lab, "peer", "127.0.0.1"):
         assert lab.probe("client", PEER_V4, PORT)["outcome"] == "refused"
         assert lab.run("peer", "socketlab", "probe", "127.0.0.1", str(PORT)).returncode == 0
+
+
+# -- names across the lab ------------------------------------------------------------------------
+
+APP_PORT, DROPPED_PORT = 65432, 65441  # the router: 65441 is dropped, both families
+
+
+def test_the_servers_name_gives_both_families_and_the_client_picks_the_first(lab):
+    assert addresses(lab, "client", "server") == [SERVER_V6, SERVER_V4]
+    answer = lab.probe("client", "server", APP_PORT)
+    assert answer["peer"] == [SERVER_V6, APP_PORT] and len(answer["attempts"]) == 1, answer
+
+
+def test_a_name_is_not_a_promise_the_first_address_spends_the_timeout(lab):
+    """Where the router drops the SYN, the client's one deadline is spent on the name's first
+    address, and the second is never tried; Python's socket.create_connection gives each
+    address the whole timeout, so it takes twice as long to fail."""
+    answer = lab.probe("client", "server", DROPPED_PORT, timeout=2)
+    assert answer["attempts"] == [{"address": SERVER_V6, "outcome": "timeout"}], answer
+    assert 2 - 0.05 <= answer["elapsed_s"] <= 2.5, answer
+    stdlib = lab.run("client", "python3", "-c",
+                     "import socket, time; start = time.monotonic()\n"
+                     "try: socket.create_connection(('server', %d), timeout=2)\n"
+                     "except TimeoutError: print(round(time.monotonic() - start, 2))" % DROPPED_PORT,
+                     timeout=30)
+    assert 4 - 0.1 <= float(stdlib.stdout) <= 5, str(stdlib)
+
+
+# -- the guide's recommendation table, each row with the command and the test that shows it ----
+
+#: (application, usage, the guide's recommendation, a command that shows why, the test).
+#: docs/lessons.md renders it (``make docs``): a renamed test fails here, at import.
+RECOMMENDATIONS = [
+    ("server", "loopback interface", "an IP address, such as 127.0.0.1 or ::1",
+     f"`socketlab echo-server 127.0.0.1 {PORT}` on peer: private, though peer's localhost is not",
+     test_negative_control_bound_to_127_0_0_1_on_peer_it_stays_private),
+    ("server", "ethernet interface", 'an IP address, such as 198.18.1.10; "" for every interface',
+     f"`socketlab echo-server localhost {PORT}` on peer: reachable from across the router",
+     test_a_server_bound_to_localhost_on_peer_is_reachable_across_the_router),
+    ("client", "loopback interface", "an IP address, such as 127.0.0.1 or ::1",
+     f"`socketlab probe localhost {PORT}`: ::1 first, 127.0.0.1 after a refusal",
+     test_a_client_to_localhost_falls_back_after_a_refusal),
+    ("client", "ethernet interface", "an IP address for consistency; a hostname for the typical case",
+     f"`socketlab probe server {DROPPED_PORT}`: the name's first address spends the timeout",
+     test_a_name_is_not_a_promise_the_first_address_spends_the_timeout),
+]
+
+
+def recommendation_table() -> str:
+    rows = [f"| {app} | {usage} | {advice} | {command} | `lab_tests/lab/test_hostnames.py::{test.__name__}` |"
+            for app, usage, advice, command, test in RECOMMENDATIONS]
+    return "\n".join(["| application | usage | the guide recommends | shown by | test |",
+                      "| --- | --- | --- | --- | --- |", *rows]) + "\n"

@@ -74,41 +74,25 @@ def test_capture_shows_the_handshake_and_the_message(lab, capture):
     assert b'"content-type": "text/json"' in request and b'"value": "morpheus"' in request
 
 
-def background(lab, service, command, log):
-    """Start ``command`` in ``service`` in the background (output in ``log``); its pid."""
-    result = lab.run(service, "sh", "-c", f"{command} > {log} 2>&1 & echo $!")
-    assert result.returncode == 0, str(result)
-    return result.stdout.strip()
-
-
-def wait_for_line(lab, service, log, pattern, timeout=30.0):
-    """Poll ``log`` in ``service`` until a line matches (the program's own signal); the log."""
-    result = lab.run(service, "sh", "-c",
-                     f"for i in $(seq 1 {int(timeout * 10)}); do grep -qE {pattern!r} {log} && cat {log} && exit 0; "
-                     f"sleep 0.1; done; cat {log}; exit 1", timeout=timeout + 10)
-    assert result.returncode == 0, f"no {pattern!r} in {log}:\n{result}"
-    return result.stdout
-
-
 def test_full_buffers_seen_with_ss_on_both_hosts(lab):
     """The guide's demonstration across the router: the server's Recv-Q and the client's
     Send-Q fill up, and the client meets EWOULDBLOCK; ss shows both queues."""
-    server_pid = background(lab, "server", f"socketlab fill-server 0.0.0.0 {FILL_PORT}",
+    server_pid = lab.background("server", f"socketlab fill-server 0.0.0.0 {FILL_PORT}",
                             "/tmp/fill-server.log")
     client_pid = None
     try:
-        wait_for_line(lab, "server", "/tmp/fill-server.log", "^Listening on")
-        client_pid = background(lab, "client",
+        lab.wait_for_line("server", "/tmp/fill-server.log", "^Listening on")
+        client_pid = lab.background("client",
                                 f"socketlab fill-client {SERVER_V4} {FILL_PORT} --hold 60",
                                 "/tmp/fill-client.log")
-        said = wait_for_line(lab, "client", "/tmp/fill-client.log", "^Holding the connection")
+        said = lab.wait_for_line("client", "/tmp/fill-client.log", "^Holding the connection")
         total = int(re.search(r"\(EWOULDBLOCK\) after (\d+) bytes", said)[1])
         server_ss = lab.run("server", "ss", "-tn", f"sport = :{FILL_PORT}")
         client_ss = lab.run("client", "ss", "-tn", f"dport = :{FILL_PORT}")
     finally:
         for service, pid in (("client", client_pid), ("server", server_pid)):
             if pid:
-                lab.run(service, "kill", pid)
+                lab.stop(service, pid)
     recv_q = re.search(rf"^ESTAB\s+(\d+)\s+(\d+)\s+{SERVER_V4}:{FILL_PORT}\s", server_ss.stdout, re.M)
     send_q = re.search(rf"^ESTAB\s+(\d+)\s+(\d+)\s+{CLIENT_V4}:\d+\s+{SERVER_V4}:{FILL_PORT}",
                        client_ss.stdout, re.M)

@@ -340,14 +340,17 @@ def raise_nofile_limit():
 
 class Tricklers:
     """``count`` connections (made by ``connect``, the fixture) each sending a request one
-    byte every ``interval`` seconds; a context manager that stops them all."""
+    byte every ``interval`` seconds, never the last; a context manager that stops them all.
+    ``socks`` and ``payloads`` instead: those sockets, each trickling its own bytes (TLS
+    records, lab_tests/loopback/test_hostile_tls.py)."""
 
-    def __init__(self, connect, host, port, count, interval=0.5):
-        self.request = app.make_request("search", "ring")
-        self.socks = [connect(host, port) for _ in range(count)]
+    def __init__(self, connect=None, host=None, port=None, count=0, interval=0.5, *,
+                 socks=None, payloads=None):
+        self.socks = socks if socks is not None else [connect(host, port) for _ in range(count)]
+        self.payloads = payloads or [app.make_request("search", "ring")] * len(self.socks)
         for sock in self.socks:
             sock.setblocking(False)
-        self.sent = [0] * count
+        self.sent = [0] * len(self.socks)
         self.closed_by_server = 0
         self.interval = interval
         self._stop = threading.Event()
@@ -357,10 +360,11 @@ class Tricklers:
     def _run(self):
         while not self._stop.wait(self.interval):
             for i, sock in enumerate(self.socks):
-                if sock.fileno() < 0 or self.sent[i] >= len(self.request) - 1:
+                payload = self.payloads[i]
+                if sock.fileno() < 0 or self.sent[i] >= len(payload) - 1:
                     continue  # never the last byte: the request must never complete
                 try:
-                    sock.send(self.request[self.sent[i]:self.sent[i] + 1])
+                    sock.send(payload[self.sent[i]:self.sent[i] + 1])
                     self.sent[i] += 1
                 except OSError:  # reset by the server's deadline
                     sock.close()

@@ -15,7 +15,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 
 import pytest
@@ -23,7 +22,7 @@ import pytest
 from socketlab import tls
 
 from .support import reset, run_cli, tls_server, wait_for
-from .test_hostile_peers import raise_nofile_limit, rss_kib
+from .test_hostile_peers import Tricklers, raise_nofile_limit, rss_kib
 from .tls_peers import HandDriven
 
 KiB = 1024
@@ -222,41 +221,17 @@ def test_what_tls_costs_at_rest_and_mid_record_is_covered_by_its_charge(cli_serv
 # -- 3. a record cut short is a request under way ---------------------------------------------------
 
 
-class RecordTricklers:
+def record_tricklers(host, port, ca, count, interval=0.3) -> Tricklers:
     """``count`` TLS clients that finish the handshake, then send one request's record one
     byte every ``interval`` seconds, never the last."""
-
-    def __init__(self, host, port, ca, count, interval=0.3):
-        self.socks, self.records = [], []
-        for _ in range(count):
-            sock = socket.create_connection((host, port), timeout=5)
-            peer = HandDriven(sock, ca)
-            peer.handshake()
-            self.socks.append(sock)
-            self.records.append(peer.records(b"\x00\x10" + b"x" * 200))
-        self.closed = [False] * count
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(interval,), daemon=True)
-        self._thread.start()
-
-    def _run(self, interval):
-        sent = 0
-        while not self._stop.wait(interval) and sent < len(self.records[0]) - 1:
-            for i, sock in enumerate(self.socks):
-                try:
-                    sock.send(self.records[i][sent:sent + 1])
-                except OSError:
-                    self.closed[i] = True
-            sent += 1
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self._stop.set()
-        self._thread.join(10)
-        for sock in self.socks:
-            sock.close()
+    socks, records = [], []
+    for _ in range(count):
+        sock = socket.create_connection((host, port), timeout=5)
+        peer = HandDriven(sock, ca)
+        peer.handshake()
+        socks.append(sock)
+        records.append(peer.records(b"\x00\x10" + b"x" * 200))
+    return Tricklers(socks=socks, payloads=records, interval=interval)
 
 
 @pytest.mark.parametrize("deadline, served", [("1", True), ("0", False)],
@@ -267,7 +242,7 @@ def test_a_record_trickled_byte_by_byte_is_bounded_by_the_request_deadline(cli_s
     server = tls_server(cli_server, pki, host, "localhost", "app-server", "-q",
                         "--max-connections", "5", "--request-timeout", deadline,
                         "--idle-timeout", "0")
-    with RecordTricklers(host, server.port, ca, 5):
+    with record_tricklers(host, server.port, ca, 5):
         started = time.monotonic()
         ok = run_cli("app-client", host, str(server.port), "search", "ring", "-q",
                      "--tls-ca", ca, "--timeout", "4")

@@ -32,6 +32,7 @@ POSITIONALS = {
     "multiconn-client": ["127.0.0.1", "1", "2"], "app-client": ["127.0.0.1", "1", "search", "x"],
     "fill-client": ["127.0.0.1", "1"], "probe": ["::1", "1"], "demo": ["127.0.0.1"],
     "addrinfo": ["127.0.0.1", "80"], "sockopts": ["::1"], "backlog": ["127.0.0.1"],
+    "half-open-server": ["127.0.0.1", "0"],
 }
 VALUE = st.one_of(*[st.sampled_from(EDGES)] * 4, st.text(max_size=12))  # mostly the edges
 

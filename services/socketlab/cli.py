@@ -375,6 +375,16 @@ def cmd_backlog(args) -> int:
     return 0
 
 
+def cmd_half_open_server(args) -> int:
+    listener = _listen(args)
+    print(ready_line(args.host, listener.getsockname()[1]), flush=True)
+    try:
+        lessons.half_open_server(listener, functools.partial(print, flush=True), hold=args.hold)
+    finally:
+        listener.close()
+    return 0
+
+
 # -- demo ------------------------------------------------------------------------------------
 
 
@@ -548,6 +558,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--buffer", type=_buffer_size, default=65536, metavar="BYTES",
                    help="what SO_RCVBUF and SO_SNDBUF are set to (default 65536)")
     p.add_argument("--json", action="store_true", help="print one JSON line")
+
+    p = add("half-open-server", cmd_half_open_server,
+            "read until the peer's EOF, hold our side open, then answer (the half-open lesson)")
+    p.add_argument("host", type=_host)
+    p.add_argument("port", type=_port)
+    p.add_argument("--hold", type=_seconds(zero=True), default=5.0, metavar="S",
+                   help="seconds to keep our side open after the peer's EOF (default 5)")
 
     p = add("backlog", cmd_backlog, "listen(N) and never accept: how many handshakes complete")
     p.add_argument("host", nargs="?", type=_host, default=DEFAULT_HOST,

@@ -12,10 +12,12 @@ import selectors
 import socket
 import struct
 import time
+from collections.abc import Callable
 
 from socketlab.errors import getaddrinfo
 
-__all__ = ["addrinfo", "sockopts", "backlog", "listen_queue", "tcp_state", "OPTIONS"]
+__all__ = ["addrinfo", "sockopts", "backlog", "listen_queue", "tcp_state", "half_open_server",
+           "OPTIONS"]
 
 #: Linux's TCP states (include/net/tcp_states.h), as ``ss`` names them.
 TCP_STATES = {1: "ESTAB", 2: "SYN-SENT", 3: "SYN-RECV", 4: "FIN-WAIT-1", 5: "FIN-WAIT-2",
@@ -141,3 +143,32 @@ def backlog(host: str = "127.0.0.1", *, backlog: int = 10, connections: int = 20
     return {"kernel": _kernel(), "backlog": backlog, "connections": connections,
             "completed": completed, "refused": refused, "waiting": waiting,
             "timeout": timeout, "accept_queue": queue and queue[0], "ss_send_q": queue and queue[1]}
+
+
+def half_open_server(listener: socket.socket, say: Callable[[str], None], *, hold: float,
+                     stop: Callable[[], bool] = lambda: False) -> None:
+    """The other side of the guide's half-open connection, one peer at a time: read until the
+    peer shuts down its side (EOF), keep ours open ``hold`` seconds (the kernel says
+    CLOSE-WAIT here, FIN-WAIT-2 there: look with ``ss -tn``), then answer with everything
+    received and close. The answer after EOF is the point: a half-closed peer still reads."""
+    listener.settimeout(0.5)
+    while not stop():
+        try:
+            conn, peer = listener.accept()
+        except TimeoutError:
+            continue
+        with conn:
+            conn.settimeout(max(hold, 1) + 30)
+            say(f"Accepted connection from {peer}")
+            received = bytearray()
+            try:
+                while data := conn.recv(65536):
+                    received += data
+                say(f"EOF from {peer} after {len(received)} bytes: its side is closed, ours is "
+                    f"open ({tcp_state(conn)}); holding it {hold:g} s")
+                time.sleep(hold)  # the demonstration's pause, for a person (or a test) to look
+                conn.sendall(bytes(received))
+            except OSError as exc:
+                say(f"{peer}: {exc}")
+                continue
+            say(f"Answered {len(received)} bytes after EOF; closing connection to {peer}")
