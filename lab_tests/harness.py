@@ -27,7 +27,7 @@ Stable API (the cross-endian tests in ``lab_tests/guest`` use exactly this)::
     lab.logs(*services) -> str
         ``docker compose logs`` of those services (all when none given).
     lab.background(service, command, log) -> pid; lab.wait_for_line(service, log, pattern);
-    lab.stop(service, pid)
+    lab.kill(service, pid)
         A program in the background of a service, its own ready line, and its end.
     lab.wait_log(service, pattern, timeout=10.0) -> re.Match
         Polls `service`'s log until the (multi-line) regex matches; AssertionError after
@@ -172,7 +172,7 @@ class Lab:
         assert result.returncode == 0, f"no {pattern!r} in {log}:\n{result}"
         return result.stdout
 
-    def stop(self, service: str, pid: str) -> None:
+    def kill(self, service: str, pid: str) -> None:
         """Kill ``pid`` in ``service`` and poll until it is gone (its port is free again)."""
         stopped = self.run(service, "sh", "-c", f"kill {pid}; for _ in $(seq 100); do "
                            f"kill -0 {pid} 2>/dev/null || exit 0; sleep 0.05; done; exit 1")

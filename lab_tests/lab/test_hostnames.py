@@ -27,7 +27,7 @@ def serving(lab, service: str, host: str, port: int = PORT, socketlab: str = "so
         lab.wait_for_line(service, log, "^Listening on", timeout=15)
         yield log
     finally:
-        lab.stop(service, pid)
+        lab.kill(service, pid)
 
 
 def addresses(lab, service: str, name: str) -> list[str]:

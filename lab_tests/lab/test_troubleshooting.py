@@ -92,7 +92,7 @@ def test_full_buffers_seen_with_ss_on_both_hosts(lab):
     finally:
         for service, pid in (("client", client_pid), ("server", server_pid)):
             if pid:
-                lab.stop(service, pid)
+                lab.kill(service, pid)
     recv_q = re.search(rf"^ESTAB\s+(\d+)\s+(\d+)\s+{SERVER_V4}:{FILL_PORT}\s", server_ss.stdout, re.M)
     send_q = re.search(rf"^ESTAB\s+(\d+)\s+(\d+)\s+{CLIENT_V4}:\d+\s+{SERVER_V4}:{FILL_PORT}",
                        client_ss.stdout, re.M)
