@@ -39,10 +39,16 @@ def test_both_kernels_double_the_buffers_and_the_accepted_socket_inherits(result
 
 
 @pytest.mark.parametrize("case", [backlog_case(k, 10) for k in KERNELS], ids=lambda c: c.position)
-def test_both_kernels_complete_backlog_plus_one_handshakes_and_drop_the_rest(results, case):
+def test_both_kernels_queue_backlog_plus_one_and_refuse_nobody(results, case):
+    """Both kernels queue 11 for listen(10) and refuse nobody. On the emulated guest more
+    connect()s complete than are queued (SYNs answered before the queue filled, their ACKs then
+    dropped: lessons.backlog); the little-endian kernel finishes each loopback handshake inside
+    connect(), so there exactly 11 complete and 9 wait."""
     queue = seen(results[case])
-    assert (queue["completed"], queue["refused"], queue["waiting"]) == (11, 0, 9), queue
-    assert (queue["accept_queue"], queue["ss_send_q"]) == (11, 10), queue
+    assert (queue["accept_queue"], queue["ss_send_q"], queue["refused"]) == (11, 10, 0), queue
+    assert queue["completed"] >= 11 and queue["completed"] + queue["waiting"] == 20, queue
+    if case.position == "le":
+        assert (queue["completed"], queue["waiting"]) == (11, 9), queue
 
 
 @pytest.mark.parametrize("case", [backlog_case(k, 30) for k in KERNELS], ids=lambda c: c.position)

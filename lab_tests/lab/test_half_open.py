@@ -6,6 +6,7 @@ answer after it, the server's FIN."""
 
 from __future__ import annotations
 
+import json
 import re
 
 from lab_tests.topology import CLIENT_V4, SERVER_V4
@@ -40,3 +41,34 @@ def test_half_open_states_and_the_ladder(lab, capture):
     events = [(who, "FIN" if "F" in flags else "data" if length else None) for who, flags, length in ladder]
     events = [e for e in events if e[1]]
     assert events == [("client", "data"), ("client", "FIN"), ("server", "data"), ("server", "FIN")], ladder
+
+
+BACKLOG_SCRIPT = r"""
+import json, socket, subprocess, time
+from socketlab import lessons
+listener = socket.create_server(("127.0.0.1", 0), backlog=10)
+port = listener.getsockname()[1]
+clients = []
+for _ in range(20):
+    sock = socket.socket()
+    sock.setblocking(False)
+    sock.connect_ex(("127.0.0.1", port))
+    clients.append(sock)
+for _ in range(100):  # until the kernel's queue is full: its own count, polled
+    if lessons.listen_queue(listener)[0] == 11:
+        break
+    time.sleep(0.02)
+ss = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True).stdout
+print(json.dumps({"ss": ss, "tcp_info": lessons.listen_queue(listener)}))
+"""
+
+
+def test_ss_shows_the_accept_queue_and_the_backlog_as_socketlab_reads_them(lab):
+    """``ss -ltn`` on a listener: Recv-Q is the accept queue (11 for listen(10) on Linux), Send-Q
+    the backlog (10); ``socketlab backlog`` reads the same two numbers with TCP_INFO."""
+    result = lab.run("client", "python3", "-c", BACKLOG_SCRIPT)
+    assert result.returncode == 0, str(result)
+    seen = json.loads(result.stdout)
+    fields = seen["ss"].split()
+    assert fields[0] == "LISTEN" and (int(fields[1]), int(fields[2])) == (11, 10), seen
+    assert seen["tcp_info"] == [11, 10], seen

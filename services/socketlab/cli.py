@@ -372,6 +372,11 @@ def cmd_backlog(args) -> int:
     if seen["accept_queue"] is not None:
         print(f"  the listener as ss -ltn shows it: Recv-Q {seen['accept_queue']} (the accept "
               f"queue), Send-Q {seen['ss_send_q']} (the backlog)")
+        beyond = seen["completed"] - seen["accept_queue"]
+        if beyond > 0:
+            print(f"  {beyond} connect()s completed beyond the queue: their SYNs were answered "
+                  f"before it was full, and the server dropped their ACKs (SYN-RECV there): "
+                  f"completed is not accepted")
     return 0
 
 

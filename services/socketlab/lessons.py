@@ -112,8 +112,14 @@ def backlog(host: str = "127.0.0.1", *, backlog: int = 10, connections: int = 20
             timeout: float = 3.0) -> dict:
     """The guide's ``listen(10)``, tried: a listener with ``backlog`` that never accepts, and
     ``connections`` non-blocking connects to it. Returns how many completed their handshake
-    within ``timeout``, how many were refused, how many were still waiting (their SYNs dropped
-    by the kernel), and the listener's queue as ``ss -ltn`` shows it."""
+    within ``timeout`` (on the client's side), how many were refused, how many were still
+    waiting (their SYNs dropped by the kernel), and the listener's queue as ``ss -ltn`` shows it.
+
+    Linux queues backlog + 1 connections. A connect() can complete beyond that: a SYN answered
+    before the queue was full gets its SYN-ACK, the client is connected, and the server drops
+    its ACK (SYN-RECV there, the SYN-ACK sent again later). On a fast kernel the loopback
+    handshake finishes inside connect(), so there are none; on the emulated PowerPC guest there
+    are. Completed is not accepted: ``accept_queue`` is what the server holds."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family) as listener, selectors.DefaultSelector() as sel:
         listener.bind((host, 0))
