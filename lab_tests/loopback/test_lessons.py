@@ -43,8 +43,8 @@ def test_a_link_local_address_takes_its_scope_in_the_fourth_member():
 
 
 @pytest.mark.parametrize("argv, status, words", [
-    (["addrinfo", "fe80::1%nosuch0", "80"], 1, "name not resolved (EAI_NONAME) resolving fe80::1%nosuch0 port 80"),
-    *[(["addrinfo", name, "80"], 1, f"name not resolved (EAI_NONAME) resolving {name} port 80")
+    (["addrinfo", "fe80::1%nosuch0", "80"], 2, "name not resolved (EAI_NONAME) resolving fe80::1%nosuch0 port 80"),
+    *[(["addrinfo", name, "80"], 2, f"name not resolved (EAI_NONAME) resolving {name} port 80")
       for name in UNRESOLVABLE],
     (["addrinfo", "127.0.0.1", "65536"], 2, "invalid port 65536: must be 0..65535"),
 ])

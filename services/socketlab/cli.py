@@ -338,7 +338,11 @@ def cmd_addrinfo(args) -> int:
     # "" is the guide's "every interface" for bind: getaddrinfo spells it None with AI_PASSIVE.
     call = (f"None, {args.port}, flags=socket.AI_PASSIVE" if args.host == ""
             else f"{args.host!r}, {args.port}")
-    found = lessons.addrinfo(args.host, args.port)
+    try:
+        found = lessons.addrinfo(args.host, args.port)
+    except socket.gaierror as exc:  # the lookup is this command's input: 2, as getent says
+        _fail(classify(exc).line(f"resolving {_shown_host(args.host)} port {args.port}"))
+        return 2
     print(f">>> socket.getaddrinfo({call}, proto=socket.IPPROTO_TCP)")
     for info in found:
         print(info)
@@ -554,7 +558,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("host", type=_host, help="a name, an address (fe80::1%%eth0: with its scope), "
                    "or '' (every interface, as bind takes it)")
     p.add_argument("port", type=_port)
-    p.set_defaults(doing="resolving")
 
     p = add("sockopts", cmd_sockopts, "socket options set before bind/connect and read back: "
             "listener, client, accepted socket")
@@ -627,7 +630,7 @@ def main(argv: list[str] | None = None) -> int:
         _fail(f"wrong answer: {exc}")
     except OSError as exc:
         target = _shown_host(args.host) + (f" port {args.port}" if hasattr(args, "port") else "")
-        _fail(classify(exc).line(f"{getattr(args, 'doing', 'talking to')} {target}"))
+        _fail(classify(exc).line(f"talking to {target}"))
     except KeyboardInterrupt:
         print("Caught keyboard interrupt, exiting", flush=True)
         return 130
