@@ -15,7 +15,7 @@ from .test_hostnames import PORT, serving
 
 
 def test_half_open_states_and_the_ladder(lab, capture):
-    with serving(lab, "server", "0.0.0.0", program="half-open-server --hold 4") as server_log:
+    with serving(lab, "server", "0.0.0.0", program="half-open-server", options="--hold 4") as server_log:
         client_log = "/tmp/half-close.log"
         pid = lab.background("client", f"socketlab echo-client {SERVER_V4} {PORT} 'half open' "
                                        f"--half-close -q --timeout 20", client_log)
@@ -57,7 +57,7 @@ for _ in range(20):
 for _ in range(100):  # until the kernel's queue is full: its own count, polled
     if lessons.listen_queue(listener)[0] == 11:
         break
-    time.sleep(0.02)
+    time.sleep(0.02)  # polling the kernel's own count, with a bound
 ss = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True).stdout
 print(json.dumps({"ss": ss, "tcp_info": lessons.listen_queue(listener)}))
 """

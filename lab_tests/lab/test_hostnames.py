@@ -16,13 +16,12 @@ PORT = 65438  # inside the router's accepted range; free on client and peer
 
 
 @contextlib.contextmanager
-def serving(lab, service: str, host: str, port: int = PORT, socketlab: str = "socketlab",
-            program: str = "echo-server -q"):
-    """``socketlab PROGRAM HOST PORT`` in ``service`` (``socketlab``: how that service runs
-    the CLI), ready (its ready line read), then stopped and gone."""
+def serving(lab, service: str, host: str, port: int = PORT, program: str = "echo-server",
+            options: str = "-q", socketlab: str = "socketlab"):
+    """``socketlab PROGRAM HOST PORT OPTIONS`` in ``service`` (``socketlab``: how that service
+    runs the CLI), ready (its ready line read), then stopped and gone."""
     log = f"/tmp/lesson-{port}.log"
-    pid = lab.background(service, f"{socketlab} {program.split()[0]} '{host}' {port} "
-                                  f"{' '.join(program.split()[1:])}", log)
+    pid = lab.background(service, f"{socketlab} {program} '{host}' {port} {options}", log)
     try:
         lab.wait_for_line(service, log, "^Listening on", timeout=15)
         yield log

@@ -14,10 +14,13 @@ APP_PORT = 65432
 
 
 def test_telnet_to_the_echo_server_echoes_a_line(lab):
-    # telnet ends when its input does: the input stays open 2 s, the time the echo has to come.
+    # telnet ends when its input does: the input stays open until the echo is in telnet's
+    # output (polled, at most 5 s), then the output is shown.
+    out = "/tmp/telnet.out"
     result = lab.run("client", "sh", "-c",
-                     f"{{ printf 'hello lab\\r\\n'; sleep 2; }} | telnet {SERVER_V4} {ECHO_PORT}",
-                     timeout=20)
+                     f"{{ printf 'hello lab\\r\\n'; for _ in $(seq 50); do "
+                     f"grep -q '^hello lab' {out} && break; sleep 0.1; done; }} "
+                     f"| telnet {SERVER_V4} {ECHO_PORT} > {out} 2>&1; cat {out}", timeout=20)
     assert f"Connected to {SERVER_V4}." in result.stdout, str(result)
     assert "hello lab" in result.stdout.split("Escape character is '^]'.", 1)[1], str(result)
 
@@ -49,6 +52,7 @@ def test_negative_control_nc_without_the_half_close_gets_no_answer_in_time(lab):
               b'"content-length": %d}' % len(content))
     frame = (len(header).to_bytes(2, "big") + header + content)[:-1]
     printf = "".join(f"\\{byte:03o}" for byte in frame)
+    # The input stays open past nc's own 2 s (-w): no half-close, so nc ends by its timeout.
     result = lab.run("client", "sh", "-c",
                      f"{{ printf '{printf}'; sleep 3; }} | nc -w 2 {SERVER_V4} {APP_PORT} | wc -c", timeout=20)
     assert result.stdout.strip() == "0", str(result)

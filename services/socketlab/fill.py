@@ -11,6 +11,7 @@ the ioctls those tools use (SIOCINQ and SIOCOUTQ), so what they print can be hel
 from __future__ import annotations
 
 import errno
+import select
 import selectors
 import socket
 import struct
@@ -74,8 +75,6 @@ def hold_unread(listener: socket.socket, say: Callable[[str], None], *,
     POLLHUP) is let go at once: its socket is closed and its unread bytes are said. Out of
     descriptors (EMFILE), accepting pauses until a peer goes.
     """
-    import select
-
     gone = select.POLLRDHUP | select.POLLHUP | select.POLLERR
     poller = select.poll()
     listener.setblocking(False)
@@ -111,8 +110,6 @@ def hold_unread(listener: socket.socket, say: Callable[[str], None], *,
 
 def _accept_all(listener, poller, held, say) -> bool:
     """Accept what is queued; False once out of descriptors (the listener is then unwatched)."""
-    import select
-
     while True:
         try:
             conn, peer = listener.accept()

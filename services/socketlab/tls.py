@@ -199,9 +199,6 @@ class ServerConnection:
             pass
         return self.outgoing()
 
-    def session(self) -> dict:
-        return session(self._obj)
-
     def _check_client_hello(self, head: bytes) -> None:
         # A handshake record (22) whose first message is a ClientHello (1), if that record holds
         # the message's header at all; anything else is for OpenSSL to refuse.
