@@ -40,9 +40,11 @@ def test_guest_reboot_during_clients(lab, record_testsuite_property):
         runs = loop.stop()
     # The guest away: its gateway container gone (timed out, or no route to host from the
     # router's failed neighbour lookup); the container back but the guest still booting (no
-    # route to host from client-ppc, which routes 198.18.3.0/24 on tap0); the kernel up but
-    # the app-server not yet listening (refused); a connection the old guest had open (reset).
-    seen = check_runs(runs, timeout, {"timeout", "unreachable", "refused", "reset"})
+    # route to host from client-ppc, which routes 198.18.3.0/24 on tap0); the container back
+    # before it has made tap0, so with no route to 198.18.3.0/24 at all (ICMP net unreachable:
+    # ENETUNREACH, seen once in ~6 runs; as the router's restart, test_faults.py); the kernel up
+    # but the app-server not yet listening (refused); a connection the old guest had open (reset).
+    seen = check_runs(runs, timeout, {"timeout", "unreachable", "network-unreachable", "refused", "reset"})
     figures = resumed(runs, fault_at)
     figures.update(restart_s=round(restarted.elapsed, 2), ready_after_restart_s=round(ready_s, 2),
                    runs=len(runs), outcomes=dict(seen))
