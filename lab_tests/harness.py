@@ -158,8 +158,9 @@ class Lab:
 
     def background(self, service: str, command: str, log: str) -> str:
         """Start ``command`` (a shell line) in ``service`` in the background, its output in
-        ``log``; its pid."""
-        result = self.run(service, "sh", "-c", f"{command} > {log} 2>&1 & echo $!")
+        ``log``, emptied first (the child opens it only after the fork, so a reader could
+        otherwise see a previous run's lines); its pid."""
+        result = self.run(service, "sh", "-c", f": > {log}; {command} > {log} 2>&1 & echo $!")
         assert result.returncode == 0 and result.stdout.strip().isdigit(), str(result)
         return result.stdout.strip()
 

@@ -133,6 +133,9 @@ impair() {
     echo "ip6tables -w 5 ${rule[*]}"
     [ "$mode" = start ] || return 0
     printf 'backend=nfqueue\nqueue=%s\nmatch="%s"\n' "$queue" "${match[*]}" >"$dir/$net.state"
+    # Emptied here, not only by the child's redirection: the child opens the file after the
+    # fork, so the loop below could otherwise read the last run's "netem: queue" line.
+    : >"$dir/$net.log"
     "${command[@]}" >"$dir/$net.log" 2>&1 &
     echo "pid=$!" >>"$dir/$net.state"
     # Readiness: the helper prints its settings once bound to the queue.
