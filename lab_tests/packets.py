@@ -23,7 +23,7 @@ from __future__ import annotations
 import socket
 import struct
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import dpkt
 
@@ -47,6 +47,7 @@ class Packet:
     ifindex: int  # the router interface it was seen on
     outgoing: bool  # sent by the router on that interface (else it arrived there)
     ip: dpkt.ip.IP | dpkt.ip6.IP6
+    frame: bytes = field(default=b"", repr=False, compare=False)  # as captured (SLL2), for slices
 
     @property
     def version(self) -> int:
@@ -114,7 +115,7 @@ def read(data: bytes) -> list[Packet]:
             ip = dpkt.ip6.IP6(body)
         else:
             continue
-        packets.append(Packet(float(ts), ifindex, packet_type == PACKET_OUTGOING, ip))
+        packets.append(Packet(float(ts), ifindex, packet_type == PACKET_OUTGOING, ip, frame))
     return packets
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Make this host able to run the lab: Docker engine, Compose v2, buildx, the
-# Debian base image, and tshark (the dissector's own test reads a pcap with it).
-# Idempotent: where Docker and tshark already work, it does nothing
+# Debian base image, tshark (the dissector's own test reads a pcap with it) and
+# chromium (the conformance report's page is rendered headless).
+# Idempotent: where Docker, tshark and chromium already work, it does nothing
 # but check. Supported hosts: Debian 12 / Debian 13 and derivatives (apt).
 #
 #   scripts/setup-host.sh            # engine + compose + buildx + base image
@@ -73,6 +74,16 @@ install_tshark() {  # lab_tests/unit/test_dissector.py reads a committed pcap wi
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tshark >/dev/null
 }
 
+install_chromium() {  # lab_tests/lab/test_conform_page.py renders the conformance report headless
+    command -v chromium >/dev/null && return 0
+    command -v apt-get >/dev/null || die "chromium is missing: install Chromium (the command chromium, run headless)"
+    local sudo=
+    [ "$(id -u)" = 0 ] || sudo=sudo
+    say "installing chromium"
+    [ -n "$apt_updated" ] || { $sudo apt-get update -qq; apt_updated=1; }
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+}
+
 start_dockerd() {
     docker_works && return 0
     say "starting dockerd"
@@ -117,6 +128,7 @@ main() {
     buildx_works || die "docker buildx is not available after setup"
     ensure_base_image
     install_tshark
+    install_chromium
 }
 
 main "$@"

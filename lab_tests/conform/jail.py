@@ -1,0 +1,378 @@
+"""The program under test, run in one position of the lab, and cleaned up after.
+
+The conformance runner sends this file's text to a position as ``python3 -c`` (a lab host, as
+root, through ``docker exec``; the PowerPC guest through ``guest-exec``), so it is standard
+library only and runs on the guest's CPython 3.11.2 too. One JSON line out, always::
+
+    jail unpack                       stdin: a tar of PROGRAM; into PROGRAM_DIR, read-only
+    jail run DEADLINE -- ARGV...      run a client to its end or its deadline
+    jail ensure PORT WAIT -- ARGV...  the server runs and listens on PORT (started if not)
+    jail stop                         stop the server; what it printed since the last call
+
+The program runs as :data:`UID`, a uid nothing else of the lab has, in its own session, with
+the program folder as its working directory (owned by root: it cannot write there). So "every
+process of that uid" is the program and whatever it forked: :func:`sweep` kills them all
+(``kill(-1)`` as that uid), after every client and when a server stops. Its output is read
+through pipes and kept up to :data:`MAX_OUTPUT` bytes a stream; the rest is counted, not kept.
+"""
+
+import json
+import os
+import select
+import signal
+import socket
+import struct
+import sys
+import tarfile
+import time
+
+UID = 10002
+HOME = "/tmp/conform"
+PROGRAM_DIR = HOME + "/program"
+SERVER_STATE = HOME + "/server.json"
+MAX_OUTPUT = 64 * 1024
+ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": HOME, "LANG": "C.UTF-8",
+       "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def reply(obj):
+    print(json.dumps(obj), flush=True)
+
+
+def processes():
+    """The pids of every live process of UID (a zombie is gone but for its parent's wait)."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/status" % name) as f:
+                fields = dict(line.split(":", 1) for line in f if ":" in line)
+        except OSError:
+            continue
+        if int(fields.get("Uid", "-1 ").split()[0]) == UID and not fields.get("State", "").strip().startswith("Z"):
+            found.append(int(name))
+    return found
+
+
+def demote():
+    os.setgroups([])
+    os.setresgid(UID, UID, UID)
+    os.setresuid(UID, UID, UID)
+
+
+def sweep():
+    """Kill every process of UID and wait (5 s at most) until none is left; how many there were."""
+    before = processes()
+    if before:
+        pid = os.fork()
+        if pid == 0:  # a process of UID may signal every other process of UID: kill(-1)
+            try:
+                demote()
+                os.kill(-1, signal.SIGKILL)
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+    deadline = time.monotonic() + 5
+    while processes() and time.monotonic() < deadline:
+        reap()
+        time.sleep(0.02)
+    return len(before)
+
+
+def reap():
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+    except ChildProcessError:
+        pass
+
+
+def spawn(argv, stdout, stderr):
+    """Fork ARGV as UID in its own session, in PROGRAM_DIR, output to the two fds; its pid."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setsid()
+            devnull = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(devnull, 0)
+            os.dup2(stdout, 1)
+            os.dup2(stderr, 2)
+            os.closerange(3, 1 << 16)
+            demote()
+            os.chdir(PROGRAM_DIR)
+            os.execvpe(argv[0], argv, ENV)
+        except OSError as exc:
+            os.write(2, ("jail: cannot run %r: %s\n" % (argv[0], exc)).encode())
+        os._exit(127)
+    return pid
+
+
+def status_of(waited):
+    """A wait status as an exit code; a signal N as -N (as subprocess reports it)."""
+    return -os.WTERMSIG(waited) if os.WIFSIGNALED(waited) else os.WEXITSTATUS(waited)
+
+
+class Collector:
+    """Keep the first MAX_OUTPUT bytes of a stream, count the rest."""
+
+    def __init__(self):
+        self.kept = bytearray()
+        self.dropped = 0
+
+    def add(self, data):
+        room = MAX_OUTPUT - len(self.kept)
+        self.kept += data[:room]
+        self.dropped += max(0, len(data) - room)
+
+    def text(self):
+        return self.kept.decode("utf-8", "replace")
+
+
+def run(deadline, argv):
+    """Run a client until it exits (and its output ends) or DEADLINE seconds pass."""
+    started = time.monotonic()
+    pipes = [os.pipe(), os.pipe()]
+    pid = spawn(argv, pipes[0][1], pipes[1][1])
+    for _, write_end in pipes:
+        os.close(write_end)
+    streams = {pipes[0][0]: Collector(), pipes[1][0]: Collector()}
+    open_fds = set(streams)
+    returncode, stopped, exited_at = None, False, None
+    while True:
+        now = time.monotonic()
+        if returncode is None:
+            done, waited = os.waitpid(pid, os.WNOHANG)
+            if done:
+                returncode, exited_at = status_of(waited), now
+        # The output ends with the program; a child it forked may hold the pipes: 0.5 s more.
+        if returncode is not None and (not open_fds or now - exited_at > 0.5):
+            break
+        if now - started > deadline:
+            stopped = True
+            break
+        if not open_fds:
+            time.sleep(0.05)
+            continue
+        ready, _, _ = select.select(list(open_fds), [], [], 0.05)
+        for fd in ready:
+            data = os.read(fd, 65536)
+            if data:
+                streams[fd].add(data)
+            else:
+                open_fds.discard(fd)
+    duration = time.monotonic() - started
+    left = sweep()
+    if returncode is None:
+        _, waited = os.waitpid(pid, 0)
+        returncode = status_of(waited) if not stopped else None
+    for fd in streams:
+        os.close(fd)
+    out, err = streams[pipes[0][0]], streams[pipes[1][0]]
+    reply({"returncode": returncode, "stopped": stopped, "duration_s": round(duration, 3),
+           "left_running": left - (1 if stopped else 0) if left else 0,
+           "stdout": out.text(), "stderr": err.text(), "truncated": out.dropped + err.dropped})
+
+
+# --- servers -------------------------------------------------------------------------------
+
+def listening(port):
+    """The addresses with a listening TCP socket on PORT in this network namespace."""
+    found = []
+    for name, family, words in (("tcp", socket.AF_INET, 1), ("tcp6", socket.AF_INET6, 4)):
+        try:
+            with open("/proc/net/" + name) as f:
+                lines = f.readlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            address, _, hexport = fields[1].partition(":")
+            if fields[3] != "0A" or int(hexport, 16) != port:
+                continue
+            # the kernel prints each 32-bit word of the address as a native-order number
+            raw = b"".join(struct.pack("=I", int(address[i:i + 8], 16)) for i in range(0, 8 * words, 8))
+            found.append(socket.inet_ntop(family, raw))
+    return found
+
+
+def load_state():
+    try:
+        with open(SERVER_STATE) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            return "\nState:\tZ" not in f.read()
+    except OSError:
+        return False
+
+
+def keeper(argv, paths):
+    """The server's parent: drains its output into two files (MAX_OUTPUT each, the rest
+    counted), writes its exit status when it ends. Runs detached, as root."""
+    pipes = [os.pipe(), os.pipe()]
+    pid = spawn(argv, pipes[0][1], pipes[1][1])
+    for _, write_end in pipes:
+        os.close(write_end)
+    with open(paths["pid"], "w") as f:
+        f.write(str(pid))
+    files = {pipes[0][0]: open(paths["stdout"], "ab"), pipes[1][0]: open(paths["stderr"], "ab")}
+    sizes = dict.fromkeys(files, 0)
+    dropped = 0
+    open_fds = set(files)
+    while open_fds:
+        ready, _, _ = select.select(list(open_fds), [], [], 1.0)
+        for fd in ready:
+            data = os.read(fd, 65536)
+            if not data:
+                open_fds.discard(fd)
+                continue
+            room = MAX_OUTPUT - sizes[fd]
+            files[fd].write(data[:room])
+            files[fd].flush()
+            sizes[fd] += len(data[:room])
+            dropped += len(data) - len(data[:room])
+        if not alive(pid):
+            break
+    _, waited = os.waitpid(pid, 0)
+    with open(paths["status"], "w") as f:
+        json.dump({"returncode": status_of(waited), "truncated": dropped}, f)
+
+
+def take_output(state):
+    """What the server printed since the last call (offsets kept in the state file)."""
+    taken = {}
+    for stream in ("stdout", "stderr"):
+        try:
+            with open(state[stream], "rb") as f:
+                f.seek(state["offsets"][stream])
+                data = f.read()
+        except OSError:
+            data = b""
+        state["offsets"][stream] += len(data)
+        taken[stream] = data.decode("utf-8", "replace")
+    try:
+        with open(state["status"]) as f:
+            status = json.load(f)
+    except (OSError, ValueError):
+        status = None
+    with open(SERVER_STATE, "w") as f:
+        json.dump(state, f)
+    return taken, status
+
+
+def server_pid(state):
+    try:
+        with open(state["pid"]) as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return None
+
+
+def ensure(port, wait, argv):
+    """The server runs and listens on PORT: if it exited (or never started), start it, then
+    wait up to WAIT seconds for a listening socket on PORT (any address) or its exit."""
+    state = load_state()
+    before = {"stdout": "", "stderr": ""}
+    previous = None
+    if state:
+        pid = server_pid(state)
+        if pid and alive(pid):
+            output, _ = take_output(state)
+            reply({"restarted": False, "listening": listening(port), "output": output})
+            return
+        before, previous = take_output(state)
+    sweep()
+    n = int(time.time() * 1000)
+    state = {"stdout": "%s/server-%d.out" % (HOME, n), "stderr": "%s/server-%d.err" % (HOME, n),
+             "status": "%s/server-%d.status" % (HOME, n), "pid": "%s/server-%d.pid" % (HOME, n),
+             "offsets": {"stdout": 0, "stderr": 0}}
+    with open(SERVER_STATE, "w") as f:
+        json.dump(state, f)
+    started = time.monotonic()
+    if os.fork() == 0:  # detach: the keeper outlives this call and holds none of its pipes
+        os.setsid()
+        if os.fork() == 0:
+            devnull = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(devnull, fd)
+            try:
+                keeper(argv, state)
+            finally:
+                os._exit(0)
+        os._exit(0)
+    os.wait()
+    found, pid = [], None
+    while time.monotonic() - started < wait:
+        pid = pid or server_pid(state)
+        found = listening(port)
+        if found or (pid and not alive(pid)) or os.path.exists(state["status"]):
+            break
+        time.sleep(0.05)
+    output, status = take_output(state)
+    reply({"restarted": True, "previous": previous, "before": before, "listening": found,
+           "started_in_s": round(time.monotonic() - started, 3), "output": output, "exited": status})
+
+
+def stop():
+    state = load_state()
+    left = sweep()
+    if not state:
+        reply({"stopped": False, "left_running": left})
+        return
+    deadline = time.monotonic() + 5
+    while not os.path.exists(state["status"]) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    output, status = take_output(state)
+    os.unlink(SERVER_STATE)
+    reply({"stopped": True, "left_running": left, "output": output, "exited": status})
+
+
+def unpack():
+    """A tar of the program folder on stdin, into PROGRAM_DIR: files and folders only, every
+    name inside; then read-only (owned by root, no write bit)."""
+    import shutil
+
+    sweep()
+    shutil.rmtree(HOME, ignore_errors=True)
+    os.makedirs(PROGRAM_DIR)
+    os.chmod(HOME, 0o755)
+    modes = []
+    with tarfile.open(fileobj=sys.stdin.buffer, mode="r|") as tar:
+        for member in tar:
+            name = os.path.normpath(member.name)
+            if name.startswith(("/", "..")) or not (member.isfile() or member.isdir()):
+                reply({"error": "refused %r: only files and folders inside the program folder" % member.name})
+                sys.exit(2)
+            tar.extract(member, PROGRAM_DIR, set_attrs=False)
+            modes.append((os.path.join(PROGRAM_DIR, name),
+                          0o555 if member.isdir() or member.mode & 0o111 else 0o444, member.isfile()))
+    # read-only last, the deepest first: root here may lack CAP_DAC_OVERRIDE
+    for path, mode, _ in sorted(modes, key=lambda m: -m[0].count("/")):
+        os.chmod(path, mode)
+    os.chmod(PROGRAM_DIR, 0o555)
+    count = sum(isfile for _, _, isfile in modes)
+    reply({"files": count, "machine": os.uname().machine, "byteorder": sys.byteorder})
+
+
+def main(args):
+    command = args[0]
+    if command == "unpack":
+        unpack()
+    elif command == "run":
+        run(float(args[1]), args[3:])
+    elif command == "ensure":
+        ensure(int(args[1]), float(args[2]), args[4:])
+    elif command == "stop":
+        stop()
+    else:
+        sys.exit("jail: unknown command %r" % command)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
