@@ -20,11 +20,11 @@ import json
 import os
 import select
 import signal
-import socket
-import struct
 import sys
-import tarfile
 import time
+
+# socket, struct, tarfile and shutil are imported where used: this runs once per case, and
+# in the guest every import is emulated (python3 -S -c: no site either).
 
 UID = 10002
 HOME = "/tmp/conform"
@@ -178,6 +178,9 @@ def run(deadline, argv):
 
 def listening(port):
     """The addresses with a listening TCP socket on PORT in this network namespace."""
+    import socket
+    import struct
+
     found = []
     for name, family, words in (("tcp", socket.AF_INET, 1), ("tcp6", socket.AF_INET6, 4)):
         try:
@@ -337,8 +340,11 @@ def unpack():
     """A tar of the program folder on stdin, into PROGRAM_DIR: files and folders only, every
     name inside; then read-only (owned by root, no write bit)."""
     import shutil
+    import tarfile
 
     sweep()
+    for folder, _, _ in os.walk(HOME):  # writable again (the last program's), then gone
+        os.chmod(folder, 0o755)
     shutil.rmtree(HOME, ignore_errors=True)
     os.makedirs(PROGRAM_DIR)
     os.chmod(HOME, 0o755)

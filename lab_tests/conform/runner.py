@@ -240,9 +240,9 @@ class Place:
         if self.guest:
             argv = ["docker", "exec", "-i", self.cid, "guest-exec", "--timeout", f"{timeout:.0f}"]
             argv += ["--stdin"] if stdin is not None else []
-            argv += ["--", "python3", "-c", JAIL, *args]
+            argv += ["--", "python3", "-S", "-c", JAIL, *args]
         else:
-            argv = ["docker", "exec", "-i", "-u", "root", self.cid, "python3", "-c", JAIL, *args]
+            argv = ["docker", "exec", "-i", "-u", "root", self.cid, "python3", "-S", "-c", JAIL, *args]
         return docker(argv, stdin=stdin if stdin is not None else b"", timeout=timeout + 30)
 
 
@@ -341,7 +341,8 @@ def attach_output(program: dict | None, output: dict | None) -> None:
         program[stream] = (program.get(stream) or "") + (output.get(stream) or "")
 
 
-def run_position(opts: Options, name: str, cases: list, results: dict, say) -> None:
+def run_position(opts: Options, name: str, cases: list, results: dict, say,
+                 abort: threading.Event) -> None:
     where = setting(name, opts.role)
     unpacked = where.program.jail("unpack", timeout=60, stdin=pack(opts.program))
     if "error" in unpacked:
@@ -352,6 +353,8 @@ def run_position(opts: Options, name: str, cases: list, results: dict, say) -> N
     done: dict = {}
     try:
         for case in cases:
+            if abort.is_set():
+                return
             if case.exchange not in done:
                 exchange = suite.EXCHANGES[case.exchange]
                 if opts.role in suite.CLIENTS:
@@ -466,11 +469,14 @@ def conform(opts: Options, say=print) -> dict:
     results: dict = {}
     errors: list = []
 
+    abort = threading.Event()
+
     def position(name):
         try:
-            run_position(opts, name, cases, results, say)
+            run_position(opts, name, cases, results, say, abort)
         except (BadInput, LabFailure) as exc:
             errors.append(exc)
+            abort.set()
 
     threads = [threading.Thread(target=position, args=(name,)) for name in opts.positions]
     for t in threads:
