@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PYTEST_ARGS ?=
 
-.PHONY: help setup venv build up down capture test check lint-ci fuzz bench docs
+.PHONY: help setup venv build up down capture test check lint-ci fuzz bench docs conform
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -44,6 +44,11 @@ lint-ci: venv  ## lint the CI workflow offline: GitHub's schema, zizmor, actionl
 
 test: build venv  ## every tier: lab and guest beside unit, loopback and fuzz (the CI command)
 	PYTEST=$(VENV)/bin/pytest scripts/test-tiers.sh $(PYTEST_ARGS)
+
+# ROLE, PROGRAM, CMD (and POSITIONS, CASES, OUT) reach the runner through the environment,
+# as given: make exports command-line variables, and CMD's quotes and braces stay the user's.
+conform: venv  ## your program against the guide's cases, both byte orders: ROLE=app-client PROGRAM=DIR CMD='python3 app-client.py {host} {port} {action} {value}' (docs/conformance.md)
+	@$(VENV)/bin/python -m lab_tests.conform
 
 FUZZ_TIME ?= 600
 fuzz: venv  ## the atheris fuzzer for FUZZ_TIME seconds (default 600), niced; finds in artifacts/fuzz/

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lab_tests import topology
+from lab_tests.conform import cases as conformance
 from lab_tests.lab import test_hostnames
 from socketlab.errors import Outcome
 
@@ -37,6 +38,7 @@ GENERATORS: dict[str, Callable[[], str]] = {
     "services.router.nftables.conf": topology.firewall_table,
     "lab_tests.topology.picture": topology.picture,
     "lab_tests.lab.test_hostnames.RECOMMENDATIONS": test_hostnames.recommendation_table,
+    "lab_tests.conform.cases.CASES": conformance.case_table,
 }
 
 

@@ -216,18 +216,22 @@ def summary(data, expected):
             "head": b64(data[:64])}
 
 
-def exchange(sock, data, delivery, timeout, read_rate):
-    """Send DATA while reading the echo (never deadlocks a blocking echo server); read at most
-    READ_RATE bytes a second when given (a slow reader). The bytes read, how it ended."""
+def exchange(sock, data, delivery, timeout):
+    """Send DATA (whole, byte by byte, or split) while reading the echo, so a blocking echo
+    server never deadlocks; the bytes read, and how it ended."""
     sock.setblocking(False)
     got = bytearray()
     view = memoryview(data)
-    chunks = [bytes(view[i:i + 1]) for i in range(len(data))] if delivery == "bytes" else [data]
-    if delivery == "bytes":
+    if delivery == "whole":
+        chunks = [data]
+    else:  # one byte per segment, or split at the offsets: paced like deliver()
+        cuts = list(range(1, len(data))) if delivery == "bytes" else [k for k in delivery if 0 < k < len(data)]
+        chunks = [bytes(view[a:b]) for a, b in zip([0] + cuts, cuts + [len(data)])]
         nodelay(sock)
+    pause = PACE if delivery == "bytes" else SPLIT_PAUSE
     outgoing = b""
+    sent_chunks = 0
     deadline = time.monotonic() + timeout
-    allowance_start = time.monotonic()
     end = "complete"
     import selectors
     sel = selectors.DefaultSelector()
@@ -237,9 +241,10 @@ def exchange(sock, data, delivery, timeout, read_rate):
             end = "timeout"
             break
         if not outgoing and chunks:
+            if sent_chunks:
+                time.sleep(pause)
             outgoing = chunks.pop(0)
-            if delivery == "bytes" and len(chunks) < len(data) - 1:
-                time.sleep(PACE)
+            sent_chunks += 1
         for key, mask in sel.select(0.05):
             if mask & selectors.EVENT_WRITE and outgoing:
                 try:
@@ -247,13 +252,8 @@ def exchange(sock, data, delivery, timeout, read_rate):
                 except BlockingIOError:
                     pass
             if mask & selectors.EVENT_READ:
-                want = 65536
-                if read_rate:
-                    want = int(read_rate * (time.monotonic() - allowance_start)) - len(got)
-                    if want <= 0:
-                        continue
                 try:
-                    piece = sock.recv(min(want, 65536))
+                    piece = sock.recv(65536)
                 except BlockingIOError:
                     continue
                 except ConnectionResetError:
@@ -305,8 +305,7 @@ def client(host, port, steps):
                 result["data"] = b64(kept[:MAX_KEPT])
             elif op == "echo":
                 data = pattern(step["size"]) if "size" in step else base64.b64decode(step["data"])
-                got, end = exchange(conns[name], data, step.get("delivery", "whole"), step.get("timeout", 10),
-                                    step.get("read_rate"))
+                got, end = exchange(conns[name], data, step.get("delivery", "whole"), step.get("timeout", 10))
                 result.update(summary(got, data), end=end, expected_length=len(data))
             elif op == "shutdown":
                 conns[name].shutdown(socket.SHUT_WR)

@@ -6,11 +6,8 @@ byteorder / content-type / content-encoding / content-length, then the
 content.  The request is buffered until complete, answered, and the
 connection closed once the response is sent.
 
-Extension (not in the guide): content-type "binary/x-socketlab-array;
-dtype=int32" is decoded as int32 values in the header's declared
-byteorder and answered with the same content type, the values packed in
-that declared order, and an extra header field "x-stats"
-{count, sum, min, max}.  Every other content type is handled as the guide.
+No extension: an array request is answered like any binary request, as
+the guide's server would (the suite says UNIMPLEMENTED).
 
 Seeded bugs (set by app-server.py --bug NAME):
   one-recv  the data of the first recv() is taken as the whole request:
@@ -23,8 +20,6 @@ import json
 import selectors
 import struct
 import sys
-
-ARRAY_TYPE = "binary/x-socketlab-array"
 
 request_search = {
     "morpheus": "Follow the white rabbit. \U0001f430",
@@ -89,16 +84,13 @@ class Message:
         ) as tiow:
             return json.load(tiow)
 
-    def _create_message(self, *, content_bytes, content_type,
-                        content_encoding, byteorder=None, extra=None):
+    def _create_message(self, *, content_bytes, content_type, content_encoding):
         jsonheader = {
-            "byteorder": byteorder or sys.byteorder,
+            "byteorder": sys.byteorder,
             "content-type": content_type,
             "content-encoding": content_encoding,
             "content-length": len(content_bytes),
         }
-        if extra:
-            jsonheader.update(extra)
         jsonheader_bytes = self._json_encode(jsonheader, "utf-8")
         return struct.pack(">H", len(jsonheader_bytes)) + jsonheader_bytes + content_bytes
 
@@ -129,32 +121,6 @@ class Message:
             "content_bytes": b"First 10 bytes of request: " + self.request[:10],
             "content_type": "binary/custom-server-binary-type",
             "content_encoding": "binary",
-        }
-
-    def _create_response_array_content(self):
-        order = self.jsonheader["byteorder"]
-        fmt = {"little": "<", "big": ">"}.get(order)
-        ctype = self.jsonheader["content-type"]
-        if fmt is None:
-            raise ValueError(f"Unknown byteorder {order!r}.")
-        if "dtype=int32" not in ctype.replace(" ", ""):
-            raise ValueError(f"Unsupported array type {ctype!r}.")
-        if len(self.request) % 4:
-            raise ValueError("Array content is not a whole number of int32.")
-        count = len(self.request) // 4
-        values = struct.unpack(f"{fmt}{count}i", self.request)
-        stats = {
-            "count": count,
-            "sum": sum(values),
-            "min": min(values) if values else None,
-            "max": max(values) if values else None,
-        }
-        return {
-            "content_bytes": struct.pack(f"{fmt}{count}i", *values),
-            "content_type": ctype,
-            "content_encoding": "binary",
-            "byteorder": order,
-            "extra": {"x-stats": stats},
         }
 
     # -- state machine -------------------------------------------------
@@ -226,8 +192,6 @@ class Message:
         ctype = self.jsonheader["content-type"]
         if ctype == "text/json":
             response = self._create_response_json_content()
-        elif ctype.split(";")[0].strip() == ARRAY_TYPE:
-            response = self._create_response_array_content()
         else:
             response = self._create_response_binary_content()
         self._send_buffer += self._create_message(**response)
