@@ -162,10 +162,7 @@ def run(deadline, argv):
             else:
                 open_fds.discard(fd)
     duration = time.monotonic() - started
-    left = sweep()
-    if returncode is None:
-        _, waited = os.waitpid(pid, 0)
-        returncode = status_of(waited) if not stopped else None
+    left = sweep()  # the program too, when stopped: sweep reaps it
     for fd in streams:
         os.close(fd)
     out, err = streams[pipes[0][0]], streams[pipes[1][0]]

@@ -237,6 +237,9 @@ class Place:
         self.cid = container("client-ppc" if guest else service)
 
     def jail(self, *args: str, timeout: float, stdin: bytes | None = None) -> dict:
+        """jail.py ARGS in this place; TIMEOUT: what the jail itself may take (its deadline):
+        the agent's and docker's limits are above it, for the jail's start and its sweep."""
+        timeout += 15
         if self.guest:
             argv = ["docker", "exec", "-i", self.cid, "guest-exec", "--timeout", f"{timeout:.0f}"]
             argv += ["--stdin"] if stdin is not None else []
