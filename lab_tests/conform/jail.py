@@ -13,7 +13,8 @@ The program runs as :data:`UID`, a uid nothing else of the lab has, in its own s
 the program folder as its working directory (owned by root: it cannot write there). So "every
 process of that uid" is the program and whatever it forked: :func:`sweep` kills them all
 (``kill(-1)`` as that uid), after every client and when a server stops. Its output is read
-through pipes and kept up to :data:`MAX_OUTPUT` bytes a stream; the rest is counted, not kept.
+through pipes: a client's first and last :data:`MAX_OUTPUT` / 2 bytes a stream are kept, a
+server's first :data:`MAX_OUTPUT`; the rest is counted, not kept.
 """
 
 import json
@@ -30,7 +31,7 @@ UID = 10002
 HOME = "/tmp/conform"
 PROGRAM_DIR = HOME + "/program"
 SERVER_STATE = HOME + "/server.json"
-MAX_OUTPUT = 64 * 1024
+MAX_OUTPUT = 60 * 1024  # under the report's 64 KiB a stream, with the marker between
 ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": HOME, "LANG": "C.UTF-8",
        "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"}
 
@@ -114,19 +115,28 @@ def status_of(waited):
 
 
 class Collector:
-    """Keep the first MAX_OUTPUT bytes of a stream, count the rest."""
+    """Keep the first and the last MAX_OUTPUT / 2 bytes of a stream (how it began, and how
+    it ended), and count what is between."""
 
     def __init__(self):
-        self.kept = bytearray()
-        self.dropped = 0
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.seen = 0
 
     def add(self, data):
-        room = MAX_OUTPUT - len(self.kept)
-        self.kept += data[:room]
-        self.dropped += max(0, len(data) - room)
+        self.seen += len(data)
+        room = MAX_OUTPUT // 2 - len(self.head)
+        self.head += data[:room]
+        self.tail += data[max(room, 0):]
+        del self.tail[:-(MAX_OUTPUT // 2)]
+
+    @property
+    def dropped(self):
+        return self.seen - len(self.head) - len(self.tail)
 
     def text(self):
-        return self.kept.decode("utf-8", "replace")
+        middle = b"\n... (%d bytes not kept) ...\n" % self.dropped if self.dropped else b""
+        return (bytes(self.head) + middle + bytes(self.tail)).decode("utf-8", "replace")
 
 
 def run(deadline, argv):

@@ -31,6 +31,10 @@ IDLE = 1.0            # seconds of silence after which a short message is taken 
 PACE = 0.002          # seconds between one-byte segments
 SPLIT_PAUSE = 0.05    # seconds between the parts of a split message
 MAX_KEPT = 1 << 20    # bytes of a connection kept for the report
+LIFETIME = 300        # seconds a server of the suite waits for the runner at most
+#: The first words of this file, so of every peer's command line (``python3 -c SOURCE``): how
+#: the runner finds the peers a killed run left behind.
+SIGNATURE = "The conformance suite's side of every exchange"
 
 
 def b64(data):
@@ -190,7 +194,11 @@ def serve(port, plan):
     thread = threading.Thread(target=server.serve, daemon=True)
     thread.start()
     print("ready", flush=True)
-    sys.stdin.read()  # the runner closes it when the program under test is done
+    # The runner closes stdin when the program under test is done; a runner that went away
+    # never does: LIFETIME bounds the wait, so no server of the suite outlives its run for long.
+    ended = threading.Event()
+    threading.Thread(target=lambda: (sys.stdin.read(), ended.set()), daemon=True).start()
+    ended.wait(LIFETIME)
     server.stopping.set()
     thread.join()
     deadline = time.time() + 2

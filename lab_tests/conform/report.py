@@ -57,7 +57,7 @@ MAX_HEXDUMPS = 16  # data packets whose payload is dumped, per case
 MAX_HEX_BYTES = 256  # bytes of one payload dumped
 MAX_MESSAGE = 500  # characters of a JUnit <failure message=...>
 #: The lab's well-known ports: the end of a connection holding one is the server's.
-SERVER_PORTS = range(65430, 65443)
+SERVER_PORTS = range(65420, 65443)
 
 CHROMIUM_PACKAGE = "chromium"  # Debian's package, and the command it installs
 RENDER_TIMEOUT = 60  # seconds for each Chromium run

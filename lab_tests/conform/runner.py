@@ -34,6 +34,7 @@ from pathlib import Path
 
 from lab_tests import packets as wire
 from lab_tests.conform import cases as suite
+from lab_tests.conform import peer
 from lab_tests.conform import report as pages
 from lab_tests.harness import ARTIFACTS, REPO
 
@@ -42,10 +43,12 @@ JAIL = (HERE / "jail.py").read_text()
 PEER = (HERE / "peer.py").read_text()
 POSITIONS = ("little-endian", "big-endian")
 #: The port a server under test is told, and the ports of the suite's servers for clients
-#: under test (one per position, so the two positions run side by side); all in the
-#: router's accepted range 65430-65439 (docs/address-plan.md).
-SERVER_PORT = 65438
-PEER_PORT = {"little-endian": 65438, "big-endian": 65430}
+#: under test (one per position, so the two positions run side by side): the router accepts
+#: 65420-65429 for the suite (services/router/nftables.conf). Apart, so that a server under
+#: test never meets the TIME_WAIT the suite's own servers leave (the guide's multiconn server
+#: does not set SO_REUSEADDR).
+SERVER_PORT = 65420
+PEER_PORT = {"little-endian": 65421, "big-endian": 65422}
 SERVER_V4, CLIENT_V4, GUEST_V4 = "198.18.1.10", "198.18.2.10", "198.18.3.2"
 #: The exec agent carries a request of at most 1 MiB of JSON: the packed folder, base64.
 MAX_PACKED = 700 * 1024
@@ -323,10 +326,14 @@ def run_server(opts: Options, where: Setting, exchange: suite.Exchange, state: d
                    "returncode": None, "stopped": False}
         if started["restarted"]:
             attach_output(program, started.get("output"))
-        if not started.get("listening"):
+        listening = started.get("listening") or []
+        if not listening:
             exited = started.get("exited") or (started.get("previous") if not started["restarted"] else None)
             program["problem"] = (f"the server was not listening on port {SERVER_PORT} after {wait:g} s"
                                   + (f" (it exited with status {exited.get('returncode')})" if exited else ""))
+        elif not set(listening) & {where.target, "0.0.0.0", "::"}:
+            program["problem"] = (f"the server listens on {', '.join(listening)} only, not on {where.target} "
+                                  f"as it was told")
         deadline = exchange.deadline
         tester = docker(["docker", "exec", "-i", "-u", "socketlab", where.peer, "python3", "-c", PEER,
                          "client", where.target, str(SERVER_PORT)],
@@ -457,13 +464,35 @@ def build_report(opts: Options, results: dict, packets: list, started: float) ->
             "duration_s": round(time.time() - started, 1), "positions": list(opts.positions), "cases": out_cases}
 
 
+#: One run at a time per lab: a run owns the program's uid and the suite's ports in every
+#: position (a second run's unpack would sweep the first's program away).
+LOCK = Path("/tmp/socketlab-conform.lock")
+
+
 def conform(opts: Options, say=print) -> dict:
     """Run the cases in every position (side by side) and write the report; the report."""
+    import fcntl
+
+    with LOCK.open("a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say(f"conform: another conformance run is using the lab ({LOCK}); waiting for it")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        return _conform(opts, say)
+
+
+def _conform(opts: Options, say) -> dict:
     ensure_lab(opts.positions, say)
     from testcontainers.compose import DockerCompose
 
     from lab_tests.harness import Lab
 
+    # A run that was killed may have left the suite's servers (in the lab's containers, as the
+    # unprivileged user) holding the suite's ports: end them first.
+    for service in ("server", "client"):
+        subprocess.run(["docker", "exec", "-u", "socketlab", container(service), "pkill", "-f", peer.SIGNATURE],
+                       capture_output=True, check=False)
     os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
     lab = Lab(DockerCompose(context=REPO, compose_file_name="compose.yaml"))
     lab.capture.start()
