@@ -230,3 +230,22 @@ APP_PORT = port_of("app-server")
 NAIVE_PORT = port_of("app-server", "--array-decoder", "naive")
 #: The app server over TLS (docs/tls.md).
 TLS_PORT = next(lst.port for lst in server_ports() if "--tls-cert" in lst.options)
+
+
+def rule_port(outcome: Outcome) -> int:
+    """The port of the router's one-port rule that gives ``outcome``."""
+    return next(rule.first for rule in firewall() if rule.outcome == outcome and rule.first == rule.last)
+
+
+def conformance_ports() -> range:
+    """The router's accepted range that none of the lab's servers listens in: the conformance
+    suite's own (docs/conformance.md)."""
+    listening = {lst.port for lst in server_ports()}
+    free = [range(r.first, r.last + 1) for r in firewall()
+            if r.verdict == "accept" and not listening & set(range(r.first, r.last + 1))]
+    assert len(free) == 1, f"one accepted range without the lab's servers, not {free}"
+    return free[0]
+
+
+#: Every port a rule of the router names: in a connection, the end holding one is the server's.
+RULED_PORTS = frozenset(p for rule in firewall() for p in range(rule.first, rule.last + 1))

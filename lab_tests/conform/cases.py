@@ -18,7 +18,9 @@ import struct
 from dataclasses import dataclass, field
 from typing import Callable
 
+from lab_tests import topology
 from socketlab import app, arrays
+from socketlab.errors import Outcome
 from socketlab.protocol import MessageDecoder, ProtocolError, json_message
 
 ROLES = ("app-server", "app-client", "echo-server", "echo-client", "multiconn-server", "multiconn-client")
@@ -42,7 +44,8 @@ TOPICS = {
     "4": "4. Across the lab: the router, its firewall and failing peers",
 }
 #: The router's rules (services/router/nftables.conf; docs/address-plan.md).
-RESET_PORT, DROP_PORT, ICMP_PORT = 65440, 65441, 65442
+RESET_PORT, DROP_PORT, ICMP_PORT = (topology.rule_port(o) for o in (Outcome.REFUSED, Outcome.TIMEOUT,
+                                                                    Outcome.UNREACHABLE))
 MESSAGE = "Hello, world"
 NUM_CONNS = 3
 ARRAY_VALUES = (1, -2, 300, -40000, 2147483647, -2147483648)

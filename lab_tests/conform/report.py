@@ -49,6 +49,8 @@ from contextlib import suppress
 from html.parser import HTMLParser
 from pathlib import Path
 
+from lab_tests import topology
+
 #: The verdicts, in the summary table's column order (Autobahn|Testsuite's, FAILED as FAIL).
 VERDICTS = ("PASS", "FAIL", "NON-STRICT", "INFORMATIONAL", "UNIMPLEMENTED")
 MAX_OUTPUT = 64 * 1024  # bytes of each of stdout, stderr, expected, observed shown per case
@@ -57,7 +59,7 @@ MAX_HEXDUMPS = 16  # data packets whose payload is dumped, per case
 MAX_HEX_BYTES = 256  # bytes of one payload dumped
 MAX_MESSAGE = 500  # characters of a JUnit <failure message=...>
 #: The lab's well-known ports: the end of a connection holding one is the server's.
-SERVER_PORTS = range(65420, 65443)
+SERVER_PORTS = topology.RULED_PORTS
 
 CHROMIUM_PACKAGE = "chromium"  # Debian's package, and the command it installs
 RENDER_TIMEOUT = 60  # seconds for each Chromium run

@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 from lab_tests import packets as wire
+from lab_tests import topology
 from lab_tests.conform import cases as suite
 from lab_tests.conform import peer
 from lab_tests.conform import report as pages
@@ -43,13 +44,13 @@ JAIL = (HERE / "jail.py").read_text()
 PEER = (HERE / "peer.py").read_text()
 POSITIONS = ("little-endian", "big-endian")
 #: The port a server under test is told, and the ports of the suite's servers for clients
-#: under test (one per position, so the two positions run side by side): the router accepts
-#: 65420-65429 for the suite (services/router/nftables.conf). Apart, so that a server under
-#: test never meets the TIME_WAIT the suite's own servers leave (the guide's multiconn server
-#: does not set SO_REUSEADDR).
-SERVER_PORT = 65420
-PEER_PORT = {"little-endian": 65421, "big-endian": 65422}
-SERVER_V4, CLIENT_V4, GUEST_V4 = "198.18.1.10", "198.18.2.10", "198.18.3.2"
+#: under test (one per position, so the two positions run side by side): the router accepts a
+#: range for the suite (services/router/nftables.conf). Apart, so that a server under test
+#: never meets the TIME_WAIT the suite's own servers leave (the guide's multiconn server does
+#: not set SO_REUSEADDR).
+SERVER_PORT, *_PEER_PORTS = topology.conformance_ports()[:3]
+PEER_PORT = dict(zip(("little-endian", "big-endian"), _PEER_PORTS))
+SERVER_V4, CLIENT_V4, GUEST_V4 = topology.SERVER_V4, topology.CLIENT_V4, topology.GUEST_V4
 #: The exec agent carries a request of at most 1 MiB of JSON: the packed folder, base64.
 MAX_PACKED = 700 * 1024
 #: Seconds a program in the guest is given on top of a case's deadline (its CPython starts in ~1 s).

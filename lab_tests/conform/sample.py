@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import copy
 
-CLIENT, SERVER, ROUTER = "198.18.2.10", "198.18.1.10", "198.18.2.1"
-PORT, EPHEMERAL = 65438, 40000
+from lab_tests import topology
+
+CLIENT, SERVER, ROUTER = topology.CLIENT_V4, topology.SERVER_V4, "198.18.2.1"
+PORT, EPHEMERAL = topology.conformance_ports()[1], 40000
 POSITIONS = ["little-endian", "big-endian"]
 HOSTILE_STDOUT = "</pre><script>alert(1)</script>"
 HOSTILE_STDERR = "\x00\x1b[31m red \udcff"

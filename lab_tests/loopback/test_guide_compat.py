@@ -269,15 +269,32 @@ def test_echo_server_prints_connected_by(cli_server):
 
 
 def test_ctrl_c_prints_the_guides_last_line(cli_server):
-    server = cli_server("app-server", "127.0.0.1", "0", "--quiet")
+    server = cli_server("app-server", "127.0.0.1", "0")
     returncode, _ = server.stop(signal.SIGINT)
     assert returncode == 0
     assert server.stdout[-1] == "Caught keyboard interrupt, exiting\n"
 
 
 def test_quiet_keeps_only_the_ready_line_and_the_result(cli_server):
+    """docs/cli.md: --quiet keeps the ready line (servers) or the result (clients), and errors:
+    no limits line, no commentary, nothing on Ctrl-C."""
     server = cli_server("app-server", "127.0.0.1", "0", "--quiet")
     result = run_cli("app-client", "127.0.0.1", str(server.port), "search", "ring", "--quiet")
-    assert result.stdout == f"Got result: {app.SEARCH['ring']}\n"
-    server.stop(signal.SIGTERM)
-    assert [line.split(" ")[0] for line in server.stdout] == ["Listening", "socketlab:"]
+    assert result.stdout == f"Got result: {app.SEARCH['ring']}\n" and result.stderr == ""
+    returncode, stderr = server.stop(signal.SIGINT)
+    assert returncode == 0 and stderr == ""
+    assert server.stdout == [f"Listening on {('127.0.0.1', server.port)}\n"]
+
+
+def test_verbose_clients_log_what_they_send_and_receive(cli_server):
+    """docs/cli.md: -v adds the debug log on stderr; a client logs every piece it sends and
+    receives (the result line on stdout stays the same)."""
+    server = cli_server("app-server", "127.0.0.1", "0", "--quiet")
+    wire = app.make_request("search", "ring")
+    quiet = run_cli("app-client", "127.0.0.1", str(server.port), "search", "ring", "-q")
+    verbose = run_cli("app-client", "127.0.0.1", str(server.port), "search", "ring", "-q", "-v")
+    assert verbose.stdout == quiet.stdout and quiet.stderr == ""
+    assert f"socketlab.client DEBUG sent {len(wire)} bytes: " in verbose.stderr
+    assert "socketlab.client DEBUG received " in verbose.stderr
+    echo = run_cli("echo-client", "127.0.0.1", str(cli_server("echo-server", "127.0.0.1", "0", "-q").port), "-v")
+    assert "DEBUG sent 12 bytes: b'Hello, world'" in echo.stderr

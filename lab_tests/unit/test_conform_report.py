@@ -13,7 +13,7 @@ from collections import Counter
 
 import pytest
 
-from lab_tests.conform import report
+from lab_tests.conform import report, sample
 from lab_tests.conform.sample import EXCHANGE, HOSTILE_STDERR, HOSTILE_STDOUT, sample_report
 
 
@@ -146,7 +146,7 @@ def test_case_section_shows_the_program(written):
     text = page(folder)
     stopped = re.search(r'<section id="case-10.1.1-little-endian".*?</section>', text, re.S).group()
     assert '<p class="status">stopped at the deadline</p>' in stopped
-    assert "<code>python3 app-client.py 198.18.1.10 65438 search ring</code>" in stopped
+    assert f"<code>python3 app-client.py {sample.SERVER} {sample.PORT} search ring</code>" in stopped
     assert '<a href="pcaps/10.1.1-little-endian.pcap">' in stopped
     assert "… 484 more data packets (see the pcap)" in stopped  # 500 data packets, 16 dumped
     exited = re.search(r'<section id="case-3.2.1-little-endian".*?</section>', text, re.S).group()

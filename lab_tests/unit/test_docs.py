@@ -71,3 +71,30 @@ def test_the_guest_and_the_start_up_demos_use_the_servers_ports():
     for script in ("services/hosts/client.sh", "qemu/bin/client-ppc-user-start"):
         text = (topology.COMPOSE.parent / script).read_text()
         assert f"demo \"$server\" --port {topology.TLS_PORT} --tls-ca /pki/ca.pem" in text, script
+
+
+#: A path of the tree named in backquotes by a doc, and maybe a test in it: `path::test_name`.
+NAMED = r"`((?:lab_tests|services|qemu|scripts|benchmarks|docs)/[\w./-]+?)(?:::(\w+))?(?:\[[^`]*\])?`"
+
+
+def named_paths() -> list[tuple[str, str, str]]:
+    import re
+
+    return sorted({(doc.name, match[1], match[2] or "") for doc in docs.documents()
+                   for match in re.finditer(NAMED, doc.read_text())})
+
+
+@pytest.mark.parametrize("doc, path, test", named_paths(), ids=lambda v: str(v))
+def test_every_path_and_test_a_doc_names_exists(doc, path, test):
+    """A renamed file or test breaks this test, not the docs: `path` and `path::test` must exist."""
+    target = docs.REPO / path.rstrip("/.")
+    assert target.exists(), f"{doc} names {path}, which does not exist"
+    if test:
+        assert f"def {test}(" in target.read_text(), f"{doc} names {path}::{test}, which does not exist"
+
+
+def test_negative_control_a_stale_name_is_caught():
+    import re
+
+    stale = [m for m in re.finditer(NAMED, "see `lab_tests/unit/test_nothing.py::test_gone`")]
+    assert stale and not (docs.REPO / stale[0][1]).exists()

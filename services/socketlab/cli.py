@@ -193,14 +193,16 @@ def _serve(args, handler_factory) -> int:
         signal.signal(signum, stop)
     # The guide's readiness line, with the real port when PORT was 0; then socketlab's limits,
     # which the guide's servers do not have (docs/reliability.md).
+    # --quiet: the ready line only (docs/cli.md).
     print(ready_line(args.host, server.address[1]), flush=True)
     idle = f"{args.idle_timeout:g} s" if args.idle_timeout else "never"
     request = f"{args.request_timeout:g} s" if args.request_timeout else "never"
-    print(f"socketlab: idle connections close after {idle} (--idle-timeout), unfinished "
-          f"requests after {request} (--request-timeout)"
-          + (f"; TLS with {args.tls_cert}" if context else ""), flush=True)
+    if not args.quiet:
+        print(f"socketlab: idle connections close after {idle} (--idle-timeout), unfinished "
+              f"requests after {request} (--request-timeout)"
+              + (f"; TLS with {args.tls_cert}" if context else ""), flush=True)
     server.serve_forever()
-    if signal.SIGINT in interrupted:
+    if signal.SIGINT in interrupted and not args.quiet:
         print("Caught keyboard interrupt, exiting", flush=True)
     log.info("stopped")
     return 0

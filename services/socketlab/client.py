@@ -17,6 +17,7 @@ raise: the OS's errors (``OSError`` and its subclasses, ``TimeoutError`` include
 
 from __future__ import annotations
 
+import logging
 import os
 import selectors
 import socket
@@ -29,6 +30,9 @@ from socketlab.protocol import NEED_DATA, Message, MessageDecoder, RemoteProtoco
 from socketlab.tls import ClientTLS, session
 
 __all__ = ["ExchangeError", "connect", "echo", "multiconn", "request", "probe", "Reply"]
+
+#: ``-v``: every piece a client sends and receives, on stderr (docs/cli.md).
+log = logging.getLogger("socketlab.client")
 
 
 def _silent(line: str) -> None:
@@ -61,11 +65,14 @@ class Deadline:
 
     def recv(self, sock: socket.socket, size: int = 65536) -> bytes:
         sock.settimeout(self.remaining())
-        return sock.recv(size)
+        data = sock.recv(size)
+        log.debug("received %d bytes: %s", len(data), shown(data))
+        return data
 
     def sendall(self, sock: socket.socket, data: bytes) -> None:
         sock.settimeout(self.remaining())  # sendall's timeout bounds the whole send
         sock.sendall(data)
+        log.debug("sent %d bytes: %s", len(data), shown(data))
 
 
 def connect(host: str, port: int, *, timeout: float | Deadline,
