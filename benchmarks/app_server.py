@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 from socketlab import app
-from socketlab.cli import ready_line, ready_port
+from socketlab.addresses import ready_line, ready_port
 from socketlab.handlers import AppHandler
 
 HERE = Path(__file__).resolve().parent

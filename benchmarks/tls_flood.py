@@ -26,7 +26,7 @@ from pathlib import Path
 
 from app_server import cpu_seconds  # this folder's: the script's own directory is on sys.path
 from socketlab import app, client, tls
-from socketlab.cli import ready_port
+from socketlab.addresses import ready_port
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -275,7 +275,8 @@ def utf8_value(runs, pos):
         return ok(f"the value travels as UTF-8: {f.content!r}")
     try:
         if json.loads(f.content.decode("utf-8")).get("value") == "\U0001f436":
-            return Finding("non-strict", f"the value is \\u-escaped JSON (json.dumps' default), not UTF-8: {f.content!r}")
+            return Finding("non-strict", "the value is \\u-escaped JSON (json.dumps' default), "
+                                         f"not UTF-8: {f.content!r}")
     except (ValueError, AttributeError):
         pass
     return bad(f"no \U0001f436 in the content: {f.content!r}")
@@ -877,7 +878,8 @@ CASES = [
          "content-length bytes.", f"{RING!r} in its output", "reply-bytewise", prints(RING)),
     Case("3.3.2", ("app-client",), "An answer split inside and between each part of the framing is read whole.",
          "Even when it has received only part of it, the client keeps the bytes in _recv_buffer.",
-         "the answer shown after each of 3 splits: in the length, in the header, inside a UTF-8 character", "reply-split", every_run_prints(RING)),
+         "the answer shown after each of 3 splits: in the length, in the header, inside a UTF-8 character",
+         "reply-split", every_run_prints(RING)),
     Case("3.4.1", ("app-client",), "The array's values, decoded per its header, are the values given.",
          "(socketlab's array type: the bytes depend on the CPU; the header says their order)",
          f"{ARRAY_VALUES}", "array", array_values),
@@ -994,7 +996,8 @@ def case_table() -> str:
     """docs/conformance.md's list of cases (``make docs``), grouped by topic."""
     lines = []
     for number, topic in TOPICS.items():
-        lines += [f"**{topic}**", "", "| case | roles | what it checks | the guide | kind |", "| --- | --- | --- | --- | --- |"]
+        lines += [f"**{topic}**", "", "| case | roles | what it checks | the guide | kind |",
+                  "| --- | --- | --- | --- | --- |"]
         for case in sorted((c for c in CASES if c.id.split(".")[0] == number),
                            key=lambda c: tuple(int(n) for n in c.id.split("."))):
             roles = "all three clients" if case.roles == CLIENTS else (

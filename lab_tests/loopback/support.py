@@ -10,7 +10,7 @@ import time
 
 from socketlab import app, arrays, client
 from socketlab.handlers import AppHandler, EchoHandler
-from socketlab.cli import ready_port
+from socketlab.addresses import ready_port
 from socketlab.protocol import NEED_DATA, MessageDecoder
 
 

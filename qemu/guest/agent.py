@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 
-from socketlab.cli import ready_port
+from socketlab.addresses import ready_port
 
 PORT_NAME = "org.socketlab.exec"
 READY_LINE = "socketlab-guest: ready"

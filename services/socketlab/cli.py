@@ -23,6 +23,7 @@ from socketlab.errors import Outcome, classify
 from socketlab.protocol import LocalProtocolError, ProtocolError
 from socketlab import server as servers
 from socketlab.handlers import AppHandler, EchoHandler
+from socketlab.addresses import ready_line
 from socketlab.server import Server, create_listener
 
 DEFAULT_HOST = "127.0.0.1"
@@ -206,24 +207,6 @@ def _serve(args, handler_factory) -> int:
         print("Caught keyboard interrupt, exiting", flush=True)
     log.info("stopped")
     return 0
-
-
-def ready_line(host: str, port: int) -> str:
-    """A server's ready line, the guide's ``Listening on ('::', 65432)``: what
-    :func:`ready_port` reads."""
-    return f"Listening on {(host, port)}"
-
-
-def ready_port(line: str) -> int | None:
-    """The port in a server's ready line, ``Listening on ('::', 65432)``; None for another line.
-
-    Scripts, tests and the guest's agent wait for this line (it comes once the socket listens).
-    """
-    line = line.strip()
-    if not (line.startswith("Listening on (") and line.endswith(")")):
-        return None
-    port = line[:-1].rpartition(",")[2].strip()
-    return int(port) if port.isdigit() else None
 
 
 def _narrate(args):
@@ -410,7 +393,108 @@ def cmd_demo(args) -> int:
 # -- parser ----------------------------------------------------------------------------------
 
 
+def _arg(*names: str, **options) -> tuple[tuple[str, ...], dict]:
+    """One ``add_argument`` call, as data."""
+    return names, options
+
+
+HOST, SERVER_PORT, CLIENT_PORT = _arg("host", type=_host), _arg("port", type=_port), _arg("port", type=_client_port)
+OPTIONAL_HOST = _arg("host", nargs="?", type=_host, default=DEFAULT_HOST)
+LOCAL_HOST = _arg("host", nargs="?", type=_host, default=DEFAULT_HOST,
+                  help="a local address to listen and connect on (default 127.0.0.1)")
+JSON = _arg("--json", action="store_true", help="print one JSON line")
+#: The options some commands share, by name; ("timeout", S) is --timeout with default S.
+GROUPS = {
+    "quiet": [_arg("-q", "--quiet", action="store_true",
+                   help="no running commentary: only the result (or the ready line) and errors")],
+    "server": [
+        _arg("--idle-timeout", type=_seconds(zero=True), default=servers.DEFAULT_IDLE_TIMEOUT, metavar="S",
+             help=f"close connections idle this long; 0 = never (default {servers.DEFAULT_IDLE_TIMEOUT:g})"),
+        _arg("--request-timeout", type=_seconds(zero=True), default=servers.DEFAULT_REQUEST_TIMEOUT,
+             metavar="S", help="close a connection whose request is not complete S seconds after its "
+                               f"first byte; 0 = never (default {servers.DEFAULT_REQUEST_TIMEOUT:g})"),
+        _arg("--max-connections", type=_count("connections", 1_000_000), default=servers.DEFAULT_MAX_CONNECTIONS,
+             metavar="N", help=f"stop accepting while N connections are open "
+                               f"(default {servers.DEFAULT_MAX_CONNECTIONS})"),
+        _arg("--max-buffered", type=_count("bytes", 1 << 40), default=servers.DEFAULT_MAX_BUFFERED,
+             metavar="BYTES", help="bytes buffered across all connections before the largest holders "
+                                   f"are closed (default {servers.DEFAULT_MAX_BUFFERED})"),
+        _arg("--socket-buffer", type=_buffer_size, default=None, metavar="BYTES",
+             help="SO_SNDBUF/SO_RCVBUF of accepted sockets (default: the kernel's)"),
+        _arg("--tls-cert", type=_file, metavar="FILE",
+             help="serve TLS with this certificate (PEM, the chain); needs --tls-key (docs/tls.md)"),
+        _arg("--tls-key", type=_file, metavar="FILE", help="the certificate's private key (PEM)")],
+    "tls": [
+        _arg("--tls", action="store_true", help="speak TLS; trust the system's CAs unless --tls-ca (docs/tls.md)"),
+        _arg("--tls-ca", type=_file, metavar="FILE",
+             help="trust only this CA (PEM) for the server's certificate; implies --tls"),
+        _arg("--tls-server-name", metavar="NAME",
+             help="the name the certificate must carry (default: HOST); implies --tls")],
+}
+HALF_CLOSE = ("shut down the sending side once the message is sent, then read until the server closes "
+              "(the guide's half-open connection)")
+ACTION = ("search (sent as JSON); stats (numbers, socketlab's array type); anything else is sent as "
+          "binary, ACTION + VALUE")
+NAIVE = "naive reads arrays in this CPU's order ignoring the header: the byte-order bug, kept as a negative control"
+#: Every command: name, function, help, its arguments, the shared option groups it takes.
+COMMANDS = [
+    ("echo-server", cmd_echo_server, "echo every byte back (the guide's echo server)",
+     [OPTIONAL_HOST, _arg("port", nargs="?", type=_port, default=DEFAULT_PORT)],
+     ["server", "quiet"]),
+    ("echo-client", cmd_echo_client, "send a message to an echo server, print the echo",
+     [OPTIONAL_HOST, _arg("port", nargs="?", type=_client_port, default=DEFAULT_PORT),
+      _arg("message", nargs="?", default="Hello, world"),
+      _arg("--half-close", action="store_true", help=HALF_CLOSE)], [("timeout", 10.0), "quiet", "tls"]),
+    ("multiconn-server", cmd_echo_server, "the guide's multi-connection (echo) server", [HOST, SERVER_PORT],
+     ["server", "quiet"]),
+    ("multiconn-client", cmd_multiconn_client, "open NUM_CONNS connections at once and check every echoed byte",
+     [HOST, CLIENT_PORT, _arg("num_conns", metavar="NUM_CONNS", type=_count("connections", 10_000)),
+      _arg("--messages", type=_count("messages", 10_000), default=2, help="messages per connection")],
+     [("timeout", 10.0), "quiet"]),
+    ("app-server", cmd_app_server, "the guide's application server",
+     [HOST, SERVER_PORT, _arg("--array-decoder", choices=("real", "naive"), default="real", help=NAIVE)],
+     ["server", "quiet"]),
+    ("app-client", cmd_app_client, "send one request to the application server",
+     [HOST, CLIENT_PORT, _arg("action", help=ACTION), _arg("value"),
+      _arg("--dtype", choices=sorted(arrays.DTYPES), default="int32", help="element type for 'stats' (default int32)"),
+      _arg("--byteorder", choices=("native", "big", "little", "network"), default="native",
+           help="how 'stats' packs its numbers (default native)"),
+      _arg("--json-request", action="store_true",
+           help="send any ACTION as a JSON request (the server's invalid-action answer)"), JSON],
+     [("timeout", 10.0), "quiet", "tls"]),
+    ("fill-server", cmd_fill_server, "accept connections and never read them (the guide's troubleshooting server)",
+     [HOST, SERVER_PORT, _arg("--rcvbuf", type=_buffer_size, metavar="BYTES",
+                              help="SO_RCVBUF of the listener (inherited by connections)")], []),
+    ("fill-client", cmd_fill_client, "send until the kernel's buffers are full (BlockingIOError, EWOULDBLOCK)",
+     [HOST, CLIENT_PORT, _arg("--sndbuf", type=_buffer_size, metavar="BYTES", help="SO_SNDBUF"),
+      _arg("--hold", type=_seconds(zero=True), default=0.0, metavar="S",
+           help="keep the full connection open S seconds, to look at it with ss")], [("timeout", 10.0)]),
+    ("probe", cmd_probe, "try one TCP connection and print the outcome as JSON", [HOST, CLIENT_PORT],
+     [("timeout", 2.0), "tls"]),
+    ("demo", cmd_demo, "every request kind against an app server, checked",
+     [OPTIONAL_HOST, _arg("--port", type=_client_port, default=DEFAULT_PORT)],
+     [("timeout", 10.0), "tls"]),
+    ("addrinfo", cmd_addrinfo, "getaddrinfo's five-tuples for HOST PORT, as the guide prints them",
+     [_arg("host", type=_host, help="a name, an address (fe80::1%%eth0: with its scope), or '' (every "
+                                    "interface, as bind takes it)"), SERVER_PORT], []),
+    ("sockopts", cmd_sockopts, "socket options set before bind/connect and read back: listener, client, "
+     "accepted socket",
+     [LOCAL_HOST, _arg("--buffer", type=_buffer_size, default=65536, metavar="BYTES",
+                       help="what SO_RCVBUF and SO_SNDBUF are set to (default 65536)"), JSON], []),
+    ("half-open-server", cmd_half_open_server,
+     "read until the peer's EOF, hold our side open, then answer (the half-open lesson)",
+     [HOST, SERVER_PORT, _arg("--hold", type=_seconds(zero=True), default=5.0, metavar="S",
+                              help="seconds to keep our side open after the peer's EOF (default 5)")], []),
+    ("backlog", cmd_backlog, "listen(N) and never accept: how many handshakes complete",
+     [LOCAL_HOST, _arg("--backlog", type=_positive(int, zero=True, what="a whole number", most=4096), default=10,
+                       help="listen()'s argument (default 10, the guide's)"),
+      _arg("--connections", type=_count("connections", 1000), default=20, help="connects to make (default 20)"),
+      JSON], [("timeout", 3.0)]),
+]
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The parser, from :data:`COMMANDS`: each command's arguments, then its option groups."""
     common = _Parser(add_help=False)
     common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                         help="log every message (stderr)")
@@ -420,171 +504,18 @@ def build_parser() -> argparse.ArgumentParser:
                     "application client/server, and a connection probe.")
     parser.add_argument("--version", action="version", version=f"socketlab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    def add(name, func, help):
+    for name, func, help, arguments, groups in COMMANDS:
         p = sub.add_parser(name, parents=[common], help=help, description=help)
         p.set_defaults(func=func, parser=p)
-        return p
-
-    def quiet_option(p):
-        p.add_argument("-q", "--quiet", action="store_true",
-                       help="no running commentary: only the result (or the ready line) "
-                            "and errors")
-
-    def server_options(p):
-        p.add_argument("--idle-timeout", type=_seconds(zero=True),
-                       default=servers.DEFAULT_IDLE_TIMEOUT, metavar="S",
-                       help="close connections idle this long; 0 = never "
-                            f"(default {servers.DEFAULT_IDLE_TIMEOUT:g})")
-        p.add_argument("--request-timeout", type=_seconds(zero=True),
-                       default=servers.DEFAULT_REQUEST_TIMEOUT, metavar="S",
-                       help="close a connection whose request is not complete S seconds after "
-                            f"its first byte; 0 = never (default {servers.DEFAULT_REQUEST_TIMEOUT:g})")
-        p.add_argument("--max-connections", type=_count("connections", 1_000_000),
-                       default=servers.DEFAULT_MAX_CONNECTIONS, metavar="N",
-                       help="stop accepting while N connections are open "
-                            f"(default {servers.DEFAULT_MAX_CONNECTIONS})")
-        p.add_argument("--max-buffered", type=_count("bytes", 1 << 40),
-                       default=servers.DEFAULT_MAX_BUFFERED, metavar="BYTES",
-                       help="bytes buffered across all connections before the largest holders "
-                            f"are closed (default {servers.DEFAULT_MAX_BUFFERED})")
-        p.add_argument("--socket-buffer", type=_buffer_size, default=None, metavar="BYTES",
-                       help="SO_SNDBUF/SO_RCVBUF of accepted sockets (default: the kernel's)")
-        p.add_argument("--tls-cert", type=_file, metavar="FILE", help="serve TLS with this certificate "
-                       "(PEM, the chain); needs --tls-key (docs/tls.md)")
-        p.add_argument("--tls-key", type=_file, metavar="FILE", help="the certificate's private key (PEM)")
-
-    def tls_options(p):
-        p.add_argument("--tls", action="store_true", help="speak TLS; trust the system's CAs "
-                       "unless --tls-ca (docs/tls.md)")
-        p.add_argument("--tls-ca", type=_file, metavar="FILE",
-                       help="trust only this CA (PEM) for the server's certificate; implies --tls")
-        p.add_argument("--tls-server-name", metavar="NAME",
-                       help="the name the certificate must carry (default: HOST); implies --tls")
-
-    def timeout_option(p, default=10.0):
-        p.add_argument("--timeout", type=_seconds(), default=default, metavar="S",
-                       help=f"seconds for the whole exchange: connect, send and receive "
-                            f"(default {default:g})")
-
-    p = add("echo-server", cmd_echo_server, "echo every byte back (the guide's echo server)")
-    p.add_argument("host", nargs="?", type=_host, default=DEFAULT_HOST)
-    p.add_argument("port", nargs="?", type=_port, default=DEFAULT_PORT)
-    server_options(p)
-    quiet_option(p)
-
-    p = add("echo-client", cmd_echo_client, "send a message to an echo server, print the echo")
-    p.add_argument("host", nargs="?", type=_host, default=DEFAULT_HOST)
-    p.add_argument("port", nargs="?", type=_client_port, default=DEFAULT_PORT)
-    p.add_argument("message", nargs="?", default="Hello, world")
-    p.add_argument("--half-close", action="store_true",
-                   help="shut down the sending side once the message is sent, then read until "
-                        "the server closes (the guide's half-open connection)")
-    timeout_option(p)
-    quiet_option(p)
-    tls_options(p)
-
-    p = add("multiconn-server", cmd_echo_server, "the guide's multi-connection (echo) server")
-    p.add_argument("host", type=_host)
-    p.add_argument("port", type=_port)
-    server_options(p)
-    quiet_option(p)
-
-    p = add("multiconn-client", cmd_multiconn_client,
-            "open NUM_CONNS connections at once and check every echoed byte")
-    p.add_argument("host", type=_host)
-    p.add_argument("port", type=_client_port)
-    p.add_argument("num_conns", metavar="NUM_CONNS",
-                   type=_count("connections", 10_000))
-    p.add_argument("--messages", type=_count("messages", 10_000),
-                   default=2, help="messages per connection")
-    timeout_option(p)
-    quiet_option(p)
-
-    p = add("app-server", cmd_app_server, "the guide's application server")
-    p.add_argument("host", type=_host)
-    p.add_argument("port", type=_port)
-    server_options(p)
-    quiet_option(p)
-    p.add_argument("--array-decoder", choices=("real", "naive"), default="real",
-                   help="naive reads arrays in this CPU's order ignoring the header: the "
-                        "byte-order bug, kept as a negative control")
-
-    p = add("app-client", cmd_app_client, "send one request to the application server")
-    p.add_argument("host", type=_host)
-    p.add_argument("port", type=_client_port)
-    p.add_argument("action", help="search (sent as JSON); stats (numbers, socketlab's array "
-                                   "type); anything else is sent as binary, ACTION + VALUE")
-    p.add_argument("value")
-    p.add_argument("--dtype", choices=sorted(arrays.DTYPES), default="int32",
-                   help="element type for 'stats' (default int32)")
-    p.add_argument("--byteorder", choices=("native", "big", "little", "network"),
-                   default="native", help="how 'stats' packs its numbers (default native)")
-    p.add_argument("--json-request", action="store_true",
-                   help="send any ACTION as a JSON request (the server's invalid-action answer)")
-    p.add_argument("--json", action="store_true", help="print one JSON line")
-    timeout_option(p)
-    quiet_option(p)
-    tls_options(p)
-
-    p = add("fill-server", cmd_fill_server,
-            "accept connections and never read them (the guide's troubleshooting server)")
-    p.add_argument("host", type=_host)
-    p.add_argument("port", type=_port)
-    p.add_argument("--rcvbuf", type=_buffer_size, metavar="BYTES",
-                   help="SO_RCVBUF of the listener (inherited by connections)")
-
-    p = add("fill-client", cmd_fill_client,
-            "send until the kernel's buffers are full (BlockingIOError, EWOULDBLOCK)")
-    p.add_argument("host", type=_host)
-    p.add_argument("port", type=_client_port)
-    p.add_argument("--sndbuf", type=_buffer_size, metavar="BYTES", help="SO_SNDBUF")
-    p.add_argument("--hold", type=_seconds(zero=True), default=0.0, metavar="S",
-                   help="keep the full connection open S seconds, to look at it with ss")
-    timeout_option(p)
-
-    p = add("probe", cmd_probe, "try one TCP connection and print the outcome as JSON")
-    p.add_argument("host", type=_host)
-    p.add_argument("port", type=_client_port)
-    timeout_option(p, default=2.0)
-    tls_options(p)
-
-    p = add("demo", cmd_demo, "every request kind against an app server, checked")
-    p.add_argument("host", nargs="?", type=_host, default=DEFAULT_HOST)
-    p.add_argument("--port", type=_client_port, default=DEFAULT_PORT)
-    timeout_option(p)
-    tls_options(p)
-
-    p = add("addrinfo", cmd_addrinfo, "getaddrinfo's five-tuples for HOST PORT, as the guide "
-            "prints them")
-    p.add_argument("host", type=_host, help="a name, an address (fe80::1%%eth0: with its scope), "
-                   "or '' (every interface, as bind takes it)")
-    p.add_argument("port", type=_port)
-
-    p = add("sockopts", cmd_sockopts, "socket options set before bind/connect and read back: "
-            "listener, client, accepted socket")
-    p.add_argument("host", nargs="?", type=_host, default=DEFAULT_HOST,
-                   help="a local address to listen and connect on (default 127.0.0.1)")
-    p.add_argument("--buffer", type=_buffer_size, default=65536, metavar="BYTES",
-                   help="what SO_RCVBUF and SO_SNDBUF are set to (default 65536)")
-    p.add_argument("--json", action="store_true", help="print one JSON line")
-
-    p = add("half-open-server", cmd_half_open_server,
-            "read until the peer's EOF, hold our side open, then answer (the half-open lesson)")
-    p.add_argument("host", type=_host)
-    p.add_argument("port", type=_port)
-    p.add_argument("--hold", type=_seconds(zero=True), default=5.0, metavar="S",
-                   help="seconds to keep our side open after the peer's EOF (default 5)")
-
-    p = add("backlog", cmd_backlog, "listen(N) and never accept: how many handshakes complete")
-    p.add_argument("host", nargs="?", type=_host, default=DEFAULT_HOST,
-                   help="a local address to listen and connect on (default 127.0.0.1)")
-    p.add_argument("--backlog", type=_positive(int, zero=True, what="a whole number", most=4096),
-                   default=10, help="listen()'s argument (default 10, the guide's)")
-    p.add_argument("--connections", type=_count("connections", 1000), default=20,
-                   help="connects to make (default 20)")
-    timeout_option(p, default=3.0)
-    p.add_argument("--json", action="store_true", help="print one JSON line")
+        for group in groups:
+            if isinstance(group, tuple):  # ("timeout", default)
+                arguments = [*arguments, _arg("--timeout", type=_seconds(), default=group[1], metavar="S",
+                                              help="seconds for the whole exchange: connect, send and "
+                                                   f"receive (default {group[1]:g})")]
+            else:
+                arguments = [*arguments, *GROUPS[group]]
+        for names, options in arguments:
+            p.add_argument(*names, **options)
     return parser
 
 

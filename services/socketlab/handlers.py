@@ -1,51 +1,25 @@
 """The guide's servers as protocol handlers: what the selectors loop (:mod:`socketlab.server`)
 runs for each connection. No sockets here: bytes in, bytes out.
 
-:class:`Handler` is the contract; :class:`EchoHandler` is the guide's echo and multi-connection
-server, :class:`AppHandler` its application server on top of :mod:`socketlab.protocol` and
-:mod:`socketlab.app`. The same handlers run under the asyncio baseline of the benchmark, so it
+Each is a :class:`socketlab.server.Handler` (the loop's contract, with the loop);
+:class:`EchoHandler` is the guide's echo and multi-connection server, :class:`AppHandler` its
+application server on top of :mod:`socketlab.protocol` and :mod:`socketlab.app`. The same handlers run under the asyncio baseline of the benchmark, so it
 compares I/O layers only.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Protocol
 
 from socketlab import app, arrays
 from socketlab.app import Narrate, shown
 from socketlab.protocol import NEED_DATA, MessageDecoder, RemoteProtocolError
-from socketlab.server import format_address
+from socketlab.addresses import format_address
 
-__all__ = ["Handler", "EchoHandler", "AppHandler"]
+__all__ = ["EchoHandler", "AppHandler"]
 
 # One log for everything about the server's connections, the loop's and the handlers'.
 log = logging.getLogger("socketlab.server")
-
-
-class Handler(Protocol):
-    """What the loop needs of a protocol handler (one per connection, made by a factory).
-
-    ``data_received`` and ``eof_received`` return the bytes to send (``b""`` for none). They may
-    raise :class:`~socketlab.protocol.ProtocolError` for a peer that broke the protocol: the loop
-    logs it as a bad request and closes the connection. Any other exception is a bug: the
-    loop logs its traceback and closes the connection all the same.
-    """
-
-    #: True once the handler wants no more input; the loop closes after flushing the output.
-    finished: bool
-
-    #: Bytes of an unfinished request the handler holds (0 between requests). The request
-    #: deadline runs while this is non-zero; it also counts towards the memory budget.
-    @property
-    def buffered(self) -> int: ...
-
-    def data_received(self, data: bytes) -> bytes: ...
-
-    def eof_received(self) -> bytes: ...
-
-    def connection_lost(self) -> None:
-        """The loop has closed the connection (for whatever reason); called once."""
 
 
 class EchoHandler:

@@ -1,8 +1,8 @@
 """Selector-based servers: one event loop, many connections, one handler per connection.
 
 The loop (:class:`Server`) owns the sockets, the clocks and the memory, and nothing else; a
-handler (the contract: :class:`socketlab.handlers.Handler`) owns the protocol. The guide's
-servers are handlers in :mod:`socketlab.handlers`.
+handler owns the protocol: :class:`Handler` is its contract, here with the loop that calls it.
+The guide's servers are handlers in :mod:`socketlab.handlers`.
 
 A failure stays in its connection: it is logged with the peer address, that socket is closed
 and unregistered, and the loop goes on serving everyone else. A handler that raises anything
@@ -42,21 +42,44 @@ import selectors
 import socket
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
+from socketlab.addresses import format_address
 from socketlab.errors import getaddrinfo
 from socketlab.protocol import ProtocolError
 from socketlab.tls import ServerConnection, TLSFailure
 
-if TYPE_CHECKING:  # the contract lives with the handlers; the loop only calls it
-    from socketlab.handlers import Handler
-
 __all__ = [
-    "Server", "create_listener", "format_address",
+    "Handler", "Server", "create_listener",
     "DEFAULT_IDLE_TIMEOUT", "DEFAULT_REQUEST_TIMEOUT", "DEFAULT_MAX_CONNECTIONS",
     "DEFAULT_MAX_BUFFERED",
 ]
 
 log = logging.getLogger("socketlab.server")
+
+
+class Handler(Protocol):
+    """What the loop needs of a protocol handler (one per connection, made by a factory).
+
+    ``data_received`` and ``eof_received`` return the bytes to send (``b""`` for none). They may
+    raise :class:`~socketlab.protocol.ProtocolError` for a peer that broke the protocol: the loop
+    logs it as a bad request and closes the connection. Any other exception is a bug: the
+    loop logs its traceback and closes the connection all the same.
+    """
+
+    #: True once the handler wants no more input; the loop closes after flushing the output.
+    finished: bool
+
+    #: Bytes of an unfinished request the handler holds (0 between requests). The request
+    #: deadline runs while this is non-zero; it also counts towards the memory budget.
+    @property
+    def buffered(self) -> int: ...
+
+    def data_received(self, data: bytes) -> bytes: ...
+
+    def eof_received(self) -> bytes: ...
+
+    def connection_lost(self) -> None:
+        """The loop has closed the connection (for whatever reason); called once."""
 
 DEFAULT_IDLE_TIMEOUT = 30.0
 DEFAULT_REQUEST_TIMEOUT = 10.0
@@ -73,11 +96,6 @@ _ACCEPT_BATCH = 128
 #: The longest the loop ever waits in one select (epoll's timeout is a C int of milliseconds:
 #: about 24.8 days). A longer timeout just takes more rounds.
 MAX_POLL = 86400.0
-
-
-def format_address(address) -> str:
-    host, port = address[0], address[1]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def create_listener(host: str, port: int, *, backlog: int = 4096) -> socket.socket:
@@ -130,7 +148,7 @@ class _Connection:
 class Server:
     """Accept connections on ``listener`` and run one handler per connection.
 
-    ``handler_factory(peer)`` makes a :class:`~socketlab.handlers.Handler`. ``idle_timeout``
+    ``handler_factory(peer)`` makes a :class:`Handler`. ``idle_timeout``
     (seconds, None for never) closes connections that have not sent or received anything for
     that long;
     ``request_timeout`` (None for never) closes a connection whose request is not complete
