@@ -1,6 +1,7 @@
 """Helpers for the loopback tests."""
 
 import functools
+import json
 import socket
 import struct
 import subprocess
@@ -9,8 +10,8 @@ import threading
 import time
 
 from socketlab import app, arrays, client
-from socketlab.handlers import AppHandler, EchoHandler
 from socketlab.addresses import ready_port
+from socketlab.handlers import AppHandler, EchoHandler
 from socketlab.protocol import NEED_DATA, MessageDecoder
 
 
@@ -141,3 +142,21 @@ def exchange_app(host, port):
 
 
 CONFORMANCE = {"echo": exchange_echo, "multiconn": exchange_multiconn, "app": exchange_app}
+
+
+# -- hostile bytes, for both sides (test_hostile_peers.py, test_hostile_servers.py) ---------------
+
+NESTED = b"[" * 8_000 + b"]" * 8_000  # 16 000 bytes: under the text/json limit, so it is parsed
+DIGITS = b"9" * 5000
+
+
+def frame(header, content: bytes = b"") -> bytes:
+    """A frame with any header: a dict (its content-length filled in) or raw header bytes."""
+    if isinstance(header, dict):
+        header = json.dumps({"content-length": len(content), **header}).encode()
+    return struct.pack(">H", len(header)) + header + content
+
+
+def json_frame(content: bytes, encoding: str = "utf-8", **extra) -> bytes:
+    return frame({"byteorder": "little", "content-type": "text/json",
+                  "content-encoding": encoding, **extra}, content)

@@ -22,6 +22,7 @@ import os
 import selectors
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from socketlab.app import Narrate, received_line, shown
@@ -161,12 +162,48 @@ def multiconn_messages(connid: int, count: int = 2) -> list[bytes]:
 
 @dataclass
 class _Conn:
+    """One of the multi-connection client's connections; each event is one step of it."""
+
     connid: int
     sock: socket.socket
     pending: list[bytes]  # messages not yet started, sent one at a time as the guide does
     outgoing: bytes
     expected: bytes
     received: bytearray
+
+    def send_step(self, say: Callable[[str], None]) -> bool:
+        """The socket is writable: send (the next message); True once all is sent."""
+        error = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if error:  # the non-blocking connect failed
+            raise OSError(error, os.strerror(error))
+        if not self.outgoing and self.pending:
+            self.outgoing = self.pending.pop(0)
+        say(f"Sending {self.outgoing!r} to connection {self.connid}")
+        self.outgoing = self.outgoing[self.sock.send(self.outgoing):]
+        return not self.outgoing and not self.pending
+
+    def receive_step(self, say: Callable[[str], None]) -> bool:
+        """The socket is readable: take what came; True once the whole echo is here. Any byte
+        that is not the next expected one is an :class:`ExchangeError`."""
+        chunk = self.sock.recv(65536)
+        if chunk:
+            say(f"Received {chunk!r} from connection {self.connid}")
+        self.received += chunk
+        if not self.expected.startswith(self.received):
+            raise ExchangeError(f"connection {self.connid} got {bytes(self.received)!r}, "
+                                f"expected {self.expected!r}")
+        if not chunk and len(self.received) != len(self.expected):
+            raise ExchangeError(f"connection {self.connid} closed after {len(self.received)} "
+                                f"of {len(self.expected)} bytes")
+        return len(self.received) == len(self.expected)
+
+
+def _start(connid: int, family: int, sockaddr, messages_per_conn: int) -> _Conn:
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    sock.connect_ex(sockaddr)
+    messages = multiconn_messages(connid, messages_per_conn)
+    return _Conn(connid, sock, messages, b"", b"".join(messages), bytearray())
 
 
 def multiconn(
@@ -186,19 +223,14 @@ def multiconn(
     ``Received ...``, ``Closing connection 1``).
     """
     say = narrate or _silent
-    address = getaddrinfo(host or "0.0.0.0", port)[0]
-    family, _, _, _, sockaddr = address
+    family, _, _, _, sockaddr = getaddrinfo(host or "0.0.0.0", port)[0]
     sel = selectors.DefaultSelector()
     results: dict[int, bytes] = {}
     try:
         for connid in range(1, num_conns + 1):
             say(f"Starting connection {connid} to {(host, port)}")
-            sock = socket.socket(family, socket.SOCK_STREAM)
-            sock.setblocking(False)
-            sock.connect_ex(sockaddr)
-            messages = multiconn_messages(connid, messages_per_conn)
-            conn = _Conn(connid, sock, messages, b"", b"".join(messages), bytearray())
-            sel.register(sock, selectors.EVENT_READ | selectors.EVENT_WRITE, conn)
+            conn = _start(connid, family, sockaddr, messages_per_conn)
+            sel.register(conn.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, conn)
         deadline = Deadline(timeout)
         while len(results) < num_conns:
             try:
@@ -208,37 +240,13 @@ def multiconn(
                                    f"connections unfinished") from None
             for key, mask in sel.select(remaining):
                 conn = key.data
-                if mask & selectors.EVENT_WRITE:
-                    error = conn.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-                    if error:
-                        raise OSError(error, os.strerror(error))
-                    if not conn.outgoing and conn.pending:
-                        conn.outgoing = conn.pending.pop(0)
-                    say(f"Sending {conn.outgoing!r} to connection {conn.connid}")
-                    sent = conn.sock.send(conn.outgoing)
-                    conn.outgoing = conn.outgoing[sent:]
-                    if not conn.outgoing and not conn.pending:
-                        sel.modify(conn.sock, selectors.EVENT_READ, conn)
-                if mask & selectors.EVENT_READ:
-                    chunk = conn.sock.recv(65536)
-                    if chunk:
-                        say(f"Received {chunk!r} from connection {conn.connid}")
-                    conn.received += chunk
-                    if not conn.expected.startswith(conn.received):
-                        raise ExchangeError(
-                            f"connection {conn.connid} got {bytes(conn.received)!r}, "
-                            f"expected {conn.expected!r}"
-                        )
-                    if not chunk or len(conn.received) == len(conn.expected):
-                        if len(conn.received) != len(conn.expected):
-                            raise ExchangeError(
-                                f"connection {conn.connid} closed after {len(conn.received)} "
-                                f"of {len(conn.expected)} bytes"
-                            )
-                        results[conn.connid] = bytes(conn.received)
-                        say(f"Closing connection {conn.connid}")
-                        sel.unregister(conn.sock)
-                        conn.sock.close()
+                if mask & selectors.EVENT_WRITE and conn.send_step(say):
+                    sel.modify(conn.sock, selectors.EVENT_READ, conn)
+                if mask & selectors.EVENT_READ and conn.receive_step(say):
+                    results[conn.connid] = bytes(conn.received)
+                    say(f"Closing connection {conn.connid}")
+                    sel.unregister(conn.sock)
+                    conn.sock.close()
         return results
     finally:
         for key in list(sel.get_map().values()):
