@@ -9,11 +9,12 @@ import re
 import time
 from collections import Counter
 
+from lab_tests import guide
 from lab_tests.clientloop import Run
 from lab_tests.topology import SERVER_V4
 
 SERVER, PORT = SERVER_V4, 65432
-RING = "In the caves beneath the Misty Mountains. \U0001f48d"
+RING = guide.RING
 
 #: Seconds a client process may run past its --timeout: Python starting (~0.2 s here) and
 #: exiting, on 2 busy cores. A client that only bounds each call (connect, then recv) takes

@@ -18,7 +18,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Callable
 
-from lab_tests import topology
+from lab_tests import guide, topology
 from socketlab import app, arrays
 from socketlab.errors import Outcome
 from socketlab.protocol import MessageDecoder, ProtocolError, json_message
@@ -664,12 +664,12 @@ def _splits() -> list:
     """Where the answer to ``search ring`` is cut, one run each: inside the 2-byte length,
     inside the header, inside the 4-byte UTF-8 of the last character. (Every byte at once:
     3.3.1; one run per byte would cost a program start each, 2-3 s in the guest.)"""
-    answer = json_message({"result": app.SEARCH["ring"]}, byteorder="little")
+    answer = json_message({"result": guide.RING}, byteorder="little")
     hdrlen = struct.unpack(">H", answer[:2])[0]
     return [[1], [2 + hdrlen // 2], [len(answer) - 2]]
 
 
-RING, MORPHEUS, DOG = app.SEARCH["ring"], app.SEARCH["morpheus"], app.SEARCH["\U0001f436"]
+RING, MORPHEUS, DOG = guide.RING, guide.MORPHEUS, guide.DOG
 ARRAY_TEXT = ",".join(map(str, ARRAY_VALUES))
 ARRAY_REQUEST_BIG = app.make_request("stats", ARRAY_TEXT, byteorder="big")
 ARRAY_REQUEST_LITTLE = app.make_request("stats", ARRAY_TEXT, byteorder="little")
@@ -770,7 +770,7 @@ EXCHANGES = {e.key: e for e in [
 ]}
 
 #: What a client prints when it shows the answer: any of it, where there was none, is wrong.
-ANSWERS = (MORPHEUS, RING, "First 10 bytes", MESSAGE)
+ANSWERS = (MORPHEUS, RING, guide.BINARY_PREFIX.decode(), MESSAGE)
 SAYS = "Whether the client says what happened: its output names it."
 
 CASES = [
@@ -869,10 +869,10 @@ CASES = [
          "\"\U0001f436\": \"\U0001f43e Playing ball! \U0001f3d0\"", f"{DOG!r} in its output", "dog", prints(DOG)),
     Case("3.2.4", ("app-client",), "search unknown: the no-match answer is shown.",
          "answer = request_search.get(query) or f\"No match for '{query}'.\"",
-         "\"No match for 'unknown'.\" in its output", "unknown", prints("No match for 'unknown'.")),
+         "\"No match for 'unknown'.\" in its output", "unknown", prints(guide.no_match("unknown"))),
     Case("3.2.5", ("app-client",), "A binary request: the binary answer is shown.",
          "b'First 10 bytes of request: ' + content[:10]", "'First 10 bytes of request: double10' in its output",
-         "binary", prints("First 10 bytes of request: double10")),
+         "binary", prints(guide.binary_answer(b"double10").decode())),
     Case("3.3.1", ("app-client",), "An answer arriving one byte per segment is read whole.",
          "The client ... reads until it has the whole message: the protoheader, the JSON header, then "
          "content-length bytes.", f"{RING!r} in its output", "reply-bytewise", prints(RING)),
@@ -895,13 +895,13 @@ CASES = [
          repr(DOG), "s-dog", answers(DOG)),
     Case("3.5.4", ("app-server",), "search unknown is answered with no match.",
          "f\"No match for '{query}'.\"", "\"No match for 'unknown'.\"", "s-unknown",
-         answers("No match for 'unknown'.")),
+         answers(guide.no_match("unknown"))),
     Case("3.5.5", ("app-server",), "A binary request is answered with its first 10 bytes.",
          "b'First 10 bytes of request: ' + self.request[:10]", "b'First 10 bytes of request: double10'",
-         "s-binary", answers(b"First 10 bytes of request: double10")),
+         "s-binary", answers(guide.binary_answer(b"double10"))),
     Case("3.5.6", ("app-server",), "A JSON request with another action is answered with an error.",
          "f\"Error: invalid action '{action}'.\"", "\"Error: invalid action 'double'.\"", "s-invalid",
-         answers("Error: invalid action 'double'.")),
+         answers(guide.invalid_action("double"))),
     Case("3.5.7", ("app-server",), "The answer's framing: 2-byte big-endian length, four fields, exact length.",
          "The protocol header ... network (big-endian) byte order; the JSON header's required fields.",
          "a well-framed answer, nothing after it", "s-morpheus", reply_framing),

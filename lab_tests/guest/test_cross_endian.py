@@ -22,7 +22,7 @@ import struct
 
 import pytest
 
-from lab_tests import topology
+from lab_tests import guide, topology
 from lab_tests.batch import app_answer, client_case, probe_case
 from lab_tests.probing import check, probe_port, probe_timeout
 from lab_tests.topology import (APP_PORT, CLIENT_V4, GUEST_V4, GUEST_V6, NAIVE_PORT, SERVER_V4,
@@ -34,13 +34,13 @@ BIG_ENDIAN_TIERS = ["guest", "user"]
 
 # (label, action, value, expected result) for every non-array request kind.
 REQUESTS = [
-    ("search-morpheus", "search", "morpheus", "Follow the white rabbit. \U0001f430"),
-    ("search-ring", "search", "ring", "In the caves beneath the Misty Mountains. \U0001f48d"),
-    ("search-dog", "search", "\U0001f436", "\U0001f43e Playing ball! \U0001f3d0"),
-    ("search-unknown", "search", "nothing", "No match for 'nothing'."),
+    ("search-morpheus", "search", "morpheus", guide.MORPHEUS),
+    ("search-ring", "search", "ring", guide.RING),
+    ("search-dog", "search", guide.DOG_QUERY, guide.DOG),
+    ("search-unknown", "search", "nothing", guide.no_match("nothing")),
     # The guide's client sends any other action as binary content, ACTION + VALUE.
-    ("action-double", "double", "10", repr(b"First 10 bytes of request: double10")),
-    ("binary", "binary", "\U0001f40d bytes", repr(b"First 10 bytes of request: binary\xf0\x9f\x90\x8d")),
+    ("action-double", "double", "10", repr(guide.binary_answer(b"double10"))),
+    ("binary", "binary", "\U0001f40d bytes", repr(guide.binary_answer("binary\U0001f40d bytes".encode()))),
 ]
 
 # The values come from the oracle (socketlab.demo.ARRAYS: no value's bytes read the same both

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import pytest
 
+from lab_tests import guide
 from lab_tests.clientloop import ClientLoop, Run
 from lab_tests.faults import (PORT, SERVER, SLACK, RouterRules, app_client, check_runs, outcome,
                              report, resumed, successes, within_deadline)
@@ -123,7 +124,7 @@ def test_timeout_bounds_the_whole_exchange(lab, netem, record_testsuite_property
     per_call = control["result"]
     # Negative control: the path is slow but works, and each call fits in T; a client without
     # a whole-exchange deadline answers late, and the bound below catches it.
-    assert per_call.returncode == 0 and "Misty Mountains" in per_call.stdout, str(per_call)
+    assert per_call.returncode == 0 and guide.RING in per_call.stdout, str(per_call)
     assert not within_deadline(per_call.elapsed, timeout), \
         f"the control should have exceeded {timeout} + {SLACK} s:\n{per_call}"
     # The property: socketlab's --timeout is the whole exchange.

@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from lab_tests import packets, topology
+from lab_tests import guide, packets, topology
 from lab_tests.probing import SEEN, check, probe_port, probe_timeout
 from socketlab.errors import Outcome
 
@@ -92,7 +92,7 @@ def test_allowed_port_gives_the_exact_answer(lab, server):
                      "morpheus", "--json")
     assert result.returncode == 0, str(result)
     answer = json.loads(result.stdout)
-    assert answer["result"] == "Follow the white rabbit. \U0001f430"
+    assert answer["result"] == guide.MORPHEUS
     assert answer["peer"] == [server, topology.APP_PORT]
 
 

@@ -11,7 +11,7 @@ they came, packets that came and never left, senders sending data again; the rou
 
 import json
 
-from lab_tests import packets
+from lab_tests import guide, packets
 from lab_tests.topology import CLIENT_V4, CLIENT_V6
 
 BIG = ",".join(str(i * 7919 - 1_000_000) for i in range(3000))  # 3000 int64: 24 kB each way
@@ -20,9 +20,9 @@ BIG = ",".join(str(i * 7919 - 1_000_000) for i in range(3000))  # 3000 int64: 24
 def check_protocol(lab, server):
     """Every request kind, exact, across the router."""
     for action, value, expected in [
-        ("search", "morpheus", "Follow the white rabbit. \U0001f430"),
-        ("search", "\U0001f436", "\U0001f43e Playing ball! \U0001f3d0"),
-        ("double", "x", repr(b"First 10 bytes of request: doublex")),
+        ("search", "morpheus", guide.MORPHEUS),
+        ("search", guide.DOG_QUERY, guide.DOG),
+        ("double", "x", repr(guide.binary_answer(b"doublex"))),
     ]:
         result = lab.run("client", "socketlab", "app-client", server, "65432", action, value, "--json")
         assert result.returncode == 0, str(result)

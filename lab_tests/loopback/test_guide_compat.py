@@ -14,6 +14,7 @@ import threading
 
 import pytest
 
+from lab_tests import guide
 from socketlab import app, client, demo
 from socketlab.protocol import MessageDecoder
 
@@ -87,16 +88,16 @@ def guide_server_once(listener, revision="current"):
             response = guide_message(json.dumps(content, ensure_ascii=False).encode("utf-8"),
                                      "text/json", "utf-8")
         else:
-            response = guide_message(b"First 10 bytes of request: " + request[:10],
+            response = guide_message(guide.BINARY_PREFIX + request[:10],
                                      "binary/custom-server-binary-type", "binary")
         conn.sendall(response)
 
 
 @pytest.mark.parametrize(("action", "value", "expected"), [
-    ("search", "morpheus", {"result": "Follow the white rabbit. \U0001f430"}),
-    ("search", "\U0001f436", {"result": "\U0001f43e Playing ball! \U0001f3d0"}),
+    ("search", "morpheus", {"result": guide.MORPHEUS}),
+    ("search", guide.DOG_QUERY, {"result": guide.DOG}),
     ("search", "x", {"result": "No match for 'x'."}),
-    ("double", "42", b"First 10 bytes of request: double42"),
+    ("double", "42", guide.binary_answer(b"double42")),
 ])
 def test_guides_client_against_socketlab_server(serve, host, action, value, expected):
     host, port = serve("app", host)
@@ -106,11 +107,11 @@ def test_guides_client_against_socketlab_server(serve, host, action, value, expe
 
 
 @pytest.mark.parametrize(("action", "value", "json_request", "expected"), [
-    ("search", "ring", False, "In the caves beneath the Misty Mountains. \U0001f48d"),
+    ("search", "ring", False, guide.RING),
     ("search", "nope", False, "No match for 'nope'."),
     # The guide's client sends every other action as binary: ACTION + VALUE in UTF-8...
-    ("double", "10", False, repr(b"First 10 bytes of request: double10")),
-    ("binary", "\U0001f603", False, repr(b"First 10 bytes of request: binary\xf0\x9f\x98\x83")),
+    ("double", "10", False, repr(guide.binary_answer(b"double10"))),
+    ("binary", "\U0001f603", False, repr(guide.binary_answer("binary\U0001f603".encode()))),
     # ...and socketlab's --json-request reaches the server's invalid-action answer.
     ("double", "1", True, "Error: invalid action 'double'."),
 ])
@@ -207,7 +208,7 @@ def test_app_programs_print_the_guides_lines(cli_server, host):
     wire = app.make_request("search", "morpheus")
     result = run_cli("app-client", host, str(server.port), "search", "morpheus")
     assert result.returncode == 0, result.stderr
-    answer = {"result": "Follow the white rabbit. \U0001f430"}
+    answer = {"result": guide.MORPHEUS}
     assert result.stdout.splitlines() == [
         f"Starting connection to {address}",
         f"Sending {wire!r} to {address}",
@@ -233,7 +234,7 @@ def test_app_client_binary_request_prints_the_guides_lines(cli_server):
     result = run_cli("app-client", "127.0.0.1", str(server.port), "double", "10")
     assert result.stdout.splitlines()[2:] == [
         f"Received binary/custom-server-binary-type response from {address}",
-        "Got response: b'First 10 bytes of request: double10'",
+        f"Got response: {guide.binary_answer(b'double10')!r}",
         f"Closing connection to {address}",
     ]
 

@@ -11,6 +11,7 @@ import struct
 
 import pytest
 
+from lab_tests import guide
 from socketlab import app, client
 
 from .support import CONFORMANCE, exchange_app, read_error_answer, reset, run_cli, wait_for
@@ -38,9 +39,9 @@ def test_multiconn_programs(cli_server, host):
 def test_app_programs(cli_server, host):
     server = cli_server("app-server", host, "0")
     result = run_cli("app-client", host, str(server.port), "search", "morpheus", "--quiet")
-    assert (result.returncode, result.stdout) == (0, "Got result: Follow the white rabbit. 🐰\n")
+    assert (result.returncode, result.stdout) == (0, f"Got result: {guide.MORPHEUS}\n")
     result = run_cli("app-client", host, str(server.port), "binary", "0123456789abc", "-q")
-    assert result.stdout == "Got response: b'First 10 bytes of request: binary0123'\n"
+    assert result.stdout == f"Got response: {guide.binary_answer(b'binary0123')!r}\n"
     demo = run_cli("demo", host, "--port", str(server.port))
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert demo.stdout.endswith(f"(peer {host}, me {host})\n")
@@ -135,8 +136,8 @@ def test_two_hundred_concurrent_app_clients(serve, host):
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=200) as pool:
         answers = list(pool.map(one, range(200)))
-    expected = [app.SEARCH.get(q[1], app.NO_MATCH.format("nobody")) if q[0] == "search"
-                else repr(b"First 10 bytes of request: binary0123") for q in queries]
+    expected = [guide.ANSWERS.get(q[1], guide.no_match("nobody")) if q[0] == "search"
+                else repr(guide.binary_answer(b"binary0123")) for q in queries]
     assert answers == [expected[i % len(queries)] for i in range(200)]
 
 

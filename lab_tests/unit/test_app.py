@@ -4,6 +4,7 @@ import sys
 
 import pytest
 
+from lab_tests import guide
 from socketlab import app, arrays
 from socketlab.protocol import NEED_DATA, LocalProtocolError, MessageDecoder, RemoteProtocolError, encode_message
 
@@ -26,13 +27,13 @@ def answer(wire: bytes, **kwargs):
 @pytest.mark.parametrize(
     ("action", "value", "expected"),
     [
-        ("search", "morpheus", "Follow the white rabbit. \U0001f430"),
-        ("search", "ring", "In the caves beneath the Misty Mountains. \U0001f48d"),
-        ("search", "\U0001f436", "\U0001f43e Playing ball! \U0001f3d0"),
-        ("search", "neo", "No match for 'neo'."),
+        ("search", "morpheus", guide.MORPHEUS),
+        ("search", "ring", guide.RING),
+        ("search", guide.DOG_QUERY, guide.DOG),
+        ("search", "neo", guide.no_match("neo")),
         # The guide's client sends every other action as binary, ACTION + VALUE...
-        ("double", "10", repr(b"First 10 bytes of request: double10")),
-        ("binary", "ABCDEFGHIJKLMNOP", repr(b"First 10 bytes of request: binaryABCD")),
+        ("double", "10", repr(guide.binary_answer(b"double10"))),
+        ("binary", "ABCDEFGHIJKLMNOP", repr(guide.binary_answer(b"binaryABCDEFGHIJKLMNOP"))),
     ],
 )
 def test_the_guides_answers(action, value, expected):
@@ -42,7 +43,15 @@ def test_the_guides_answers(action, value, expected):
 def test_an_action_sent_as_json_gets_the_invalid_action_answer():
     # ...and socketlab's --json-request reaches the server's invalid-action answer.
     wire = app.make_request("double", "10", json_request=True)
-    assert answer(wire) == "Error: invalid action 'double'."
+    assert answer(wire) == guide.invalid_action("double")
+
+
+def test_socketlab_answers_are_the_guides_pinned_answers():
+    """app.py is socketlab's home of the answers, lab_tests/guide.py the tests' pin of them."""
+    assert app.SEARCH == guide.ANSWERS
+    assert app.NO_MATCH.format("x") == guide.no_match("x")
+    assert app.INVALID_ACTION.format("x") == guide.invalid_action("x")
+    assert app.binary_answer(b"0123456789abc") == guide.binary_answer(b"0123456789abc")
 
 
 def test_response_headers_follow_the_guide():

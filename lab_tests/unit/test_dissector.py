@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from lab_tests import topology
+from lab_tests import guide, topology
 from lab_tests.dissect import LUA, messages, tshark_argv
 from socketlab import app
 
@@ -64,7 +64,7 @@ def test_header_fields_and_json_content(decoded):
     assert request.fields["socketlab.content_encoding"] == "utf-8"
     assert int(request.fields["socketlab.content_length"]) == request.header["content-length"]
     assert request.json == {"action": "search", "value": "morpheus"}
-    assert response.json == {"result": "Follow the white rabbit. \U0001f430"}
+    assert response.json == {"result": guide.MORPHEUS}
 
 
 def test_arrays_are_read_in_the_declared_byte_order(decoded):
@@ -86,7 +86,7 @@ def test_a_message_across_segments_is_reassembled(decoded):
 def test_binary_content_is_bytes(decoded):
     assert bytes.fromhex(decoded[6].fields["socketlab.content"].replace(":", "")) == b"double10"
     assert bytes.fromhex(decoded[7].fields["socketlab.content"].replace(":", "")) == \
-        b"First 10 bytes of request: double10"
+        guide.binary_answer(b"double10")
 
 
 def test_two_messages_in_one_segment_on_an_unknown_port(decoded):

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from lab_tests import clientloop
+from lab_tests import clientloop, guide
 from lab_tests.clientloop import Run
 from lab_tests.faults import RING, SLACK, check_runs, outcome, resumed
 from socketlab.errors import classify
@@ -70,7 +70,7 @@ def test_check_runs_rejects_what_a_fault_must_not_cause():
     with pytest.raises(AssertionError, match="over its --timeout"):  # a slow success too
         check_runs([ok(elapsed=2.0 + SLACK + 0.01)], 2.0, {"timeout"})
     with pytest.raises(AssertionError, match="wrong answer"):
-        check_runs([ok(answer="Follow the white rabbit. \U0001f430")], 2.0, set())
+        check_runs([ok(answer=guide.MORPHEUS)], 2.0, set())
 
 
 def test_resumed_needs_a_fault_seen_and_service_back():
