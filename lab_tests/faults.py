@@ -11,9 +11,9 @@ from collections import Counter
 
 from lab_tests import guide
 from lab_tests.clientloop import Run
-from lab_tests.topology import SERVER_V4
+from lab_tests.topology import APP_PORT, SERVER_V4
 
-SERVER, PORT = SERVER_V4, 65432
+SERVER, PORT = SERVER_V4, APP_PORT
 RING = guide.RING
 
 #: Seconds a client process may run past its --timeout: Python starting (~0.2 s here) and

@@ -11,7 +11,7 @@ traffic" is the same packet arriving on one interface and leaving on the other
 
     packets = read(lab.read_file("router", capture.pcap()))
     client_side = interface_of(packets, CLIENT_V4)
-    answer = [p for p in connection(packets, 65440) if p.ifindex == client_side]
+    answer = [p for p in connection(packets, topology.REFUSED_PORT) if p.ifindex == client_side]
 
 Used by lab_tests/lab/test_firewall.py (reset, ICMP error or silence, per rule) and
 lab_tests/lab/test_impairments.py (reordering, loss, retransmission, segment sizes); the

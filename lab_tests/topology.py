@@ -218,16 +218,20 @@ GUEST_V4 = str(ipaddress.ip_network(guestnet().subnet(4))[2])
 GUEST_V6 = str(ipaddress.ip_network(guestnet().subnet(6))[2])
 
 
-def port_of(program: str, *options: str) -> int:
-    """The port of the server's listener running ``program`` on every interface ("::") with
-    exactly ``options``: ``port_of("app-server")`` is the guide's app server."""
+def port_of(program: str, *options: str, host: str = "::") -> int:
+    """The port of the server's listener running ``program`` on ``host`` (every interface,
+    "::", unless given) with exactly ``options``: ``port_of("app-server")`` is the guide's app
+    server."""
     return next(lst.port for lst in server_ports()
-                if (lst.program, lst.host, lst.options) == (program, "::", options))
+                if (lst.program, lst.host, lst.options) == (program, host, options))
 
 
 #: The guide's app server, and the same with the native-order (naive) array decoder.
 APP_PORT = port_of("app-server")
 NAIVE_PORT = port_of("app-server", "--array-decoder", "naive")
+#: The multi-connection (echo) server; the echo server on "" (every IPv4 interface).
+MULTICONN_PORT = port_of("multiconn-server")
+ECHO_ANY_PORT = port_of("echo-server", host="")
 #: The app server over TLS (docs/tls.md).
 TLS_PORT = next(lst.port for lst in server_ports() if "--tls-cert" in lst.options)
 
@@ -249,3 +253,14 @@ def conformance_ports() -> range:
 
 #: Every port a rule of the router names: in a connection, the end holding one is the server's.
 RULED_PORTS = frozenset(p for rule in firewall() for p in range(rule.first, rule.last + 1))
+#: The router's one-port rules: a reset, silence, an ICMP error.
+REFUSED_PORT, DROPPED_PORT, UNREACHABLE_PORT = (rule_port(o) for o in (Outcome.REFUSED, Outcome.TIMEOUT,
+                                                                        Outcome.UNREACHABLE))
+
+
+def spare_ports() -> list[int]:
+    """Ports the router accepts where no server of the lab listens, outside the conformance
+    suite's range: for a test's own short-lived server (test_troubleshooting, test_hostnames)."""
+    listening = {lst.port for lst in server_ports()}
+    return [p for rule in firewall() if rule.verdict == "accept" for p in range(rule.first, rule.last + 1)
+            if p not in listening and p not in conformance_ports()]

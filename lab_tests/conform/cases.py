@@ -20,8 +20,7 @@ from typing import Callable
 
 from lab_tests import guide, topology
 from socketlab import app, arrays
-from socketlab.errors import Outcome
-from socketlab.protocol import MessageDecoder, ProtocolError, json_message
+from socketlab.protocol import NEED_DATA, MessageDecoder, ProtocolError, json_message
 
 ROLES = ("app-server", "app-client", "echo-server", "echo-client", "multiconn-server", "multiconn-client")
 CLIENTS = ("app-client", "echo-client", "multiconn-client")
@@ -44,8 +43,7 @@ TOPICS = {
     "4": "4. Across the lab: the router, its firewall and failing peers",
 }
 #: The router's rules (services/router/nftables.conf; docs/address-plan.md).
-RESET_PORT, DROP_PORT, ICMP_PORT = (topology.rule_port(o) for o in (Outcome.REFUSED, Outcome.TIMEOUT,
-                                                                    Outcome.UNREACHABLE))
+RESET_PORT, DROP_PORT, ICMP_PORT = topology.REFUSED_PORT, topology.DROPPED_PORT, topology.UNREACHABLE_PORT
 MESSAGE = "Hello, world"
 NUM_CONNS = 3
 ARRAY_VALUES = (1, -2, 300, -40000, 2147483647, -2147483648)
@@ -184,13 +182,16 @@ def frame(data: bytes) -> Framed:
 
 
 def decoded(data: bytes):
-    """socketlab's decoder's Message for DATA, or the reason it refuses it."""
+    """socketlab's decoder's Message for DATA, or (a str) why there is none."""
     decoder = MessageDecoder()
     try:
         decoder.receive_data(data)
-        return decoder.next_message()
+        message = decoder.next_message()
     except ProtocolError as exc:
         return f"{type(exc).__name__}: {exc}"
+    if message is NEED_DATA:
+        return f"no whole message in {len(data)} bytes"
+    return message
 
 
 def program_output(runs: list) -> str:

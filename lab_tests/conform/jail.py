@@ -6,7 +6,9 @@ library only and runs on the guest's CPython 3.11.2 too. One JSON line out, alwa
 
     jail unpack                       stdin: a tar of PROGRAM; into PROGRAM_DIR, read-only
     jail run DEADLINE -- ARGV...      run a client to its end or its deadline
-    jail ensure PORT WAIT -- ARGV...  the server runs and listens on PORT (started if not)
+    jail ensure PORTS WAIT -- ARGV... the server runs (started if not, on the first of PORTS,
+                                      comma-separated, with no socket at all: not even a
+                                      TIME_WAIT another program left); PORT in ARGV is it
     jail stop                         stop the server; what it printed since the last call
 
 The program runs as :data:`UID`, a uid nothing else of the lab has, in its own session, with
@@ -183,8 +185,14 @@ def run(deadline, argv):
 
 # --- servers -------------------------------------------------------------------------------
 
-def listening(port):
-    """The addresses with a listening TCP socket on PORT in this network namespace."""
+#: What a server's argv has where its port goes (the runner cannot know the port: :func:`ensure`
+#: picks it).
+PORT_MARK = "@@PORT@@"
+
+
+def sockets(port):
+    """(state, address) of every TCP socket whose local port is PORT, in this network namespace
+    (state "0A": listening; "06": TIME_WAIT)."""
     import socket
     import struct
 
@@ -198,12 +206,17 @@ def listening(port):
         for line in lines:
             fields = line.split()
             address, _, hexport = fields[1].partition(":")
-            if fields[3] != "0A" or int(hexport, 16) != port:
+            if int(hexport, 16) != port:
                 continue
             # the kernel prints each 32-bit word of the address as a native-order number
             raw = b"".join(struct.pack("=I", int(address[i:i + 8], 16)) for i in range(0, 8 * words, 8))
-            found.append(socket.inet_ntop(family, raw))
+            found.append((fields[3], socket.inet_ntop(family, raw)))
     return found
+
+
+def listening(port):
+    """The addresses with a listening TCP socket on PORT."""
+    return [address for state, address in sockets(port) if state == "0A"]
 
 
 def load_state():
@@ -284,9 +297,10 @@ def server_pid(state):
         return None
 
 
-def ensure(port, wait, argv):
-    """The server runs and listens on PORT: if it exited (or never started), start it, then
-    wait up to WAIT seconds for a listening socket on PORT (any address) or its exit."""
+def ensure(ports, wait, argv):
+    """The server runs: if it exited (or never started), start it on the first of PORTS that
+    no socket uses, then wait up to WAIT seconds for a listening socket on it (any address)
+    or the server's exit."""
     state = load_state()
     before = {"stdout": "", "stderr": ""}
     previous = None
@@ -294,14 +308,17 @@ def ensure(port, wait, argv):
         pid = server_pid(state)
         if pid and alive(pid):
             output, _ = take_output(state)
-            reply({"restarted": False, "listening": listening(port), "output": output})
+            reply({"restarted": False, "port": state["port"], "listening": listening(state["port"]),
+                   "output": output})
             return
         before, previous = take_output(state)
     sweep()
+    port = next((p for p in ports if not sockets(p)), ports[0])
+    argv = [word.replace(PORT_MARK, str(port)) for word in argv]
     n = int(time.time() * 1000)
     state = {"stdout": "%s/server-%d.out" % (HOME, n), "stderr": "%s/server-%d.err" % (HOME, n),
              "status": "%s/server-%d.status" % (HOME, n), "pid": "%s/server-%d.pid" % (HOME, n),
-             "offsets": {"stdout": 0, "stderr": 0}}
+             "offsets": {"stdout": 0, "stderr": 0}, "port": port, "argv": argv}
     with open(SERVER_STATE, "w") as f:
         json.dump(state, f)
     started = time.monotonic()
@@ -325,8 +342,8 @@ def ensure(port, wait, argv):
             break
         time.sleep(0.05)
     output, status = take_output(state)
-    reply({"restarted": True, "previous": previous, "before": before, "listening": found,
-           "started_in_s": round(time.monotonic() - started, 3), "output": output, "exited": status})
+    reply({"restarted": True, "port": port, "argv": argv, "previous": previous, "before": before,
+           "listening": found, "started_in_s": round(time.monotonic() - started, 3), "output": output, "exited": status})
 
 
 def stop():
@@ -380,7 +397,7 @@ def main(args):
     elif command == "run":
         run(float(args[1]), args[3:])
     elif command == "ensure":
-        ensure(int(args[1]), float(args[2]), args[4:])
+        ensure([int(p) for p in args[1].split(",")], float(args[2]), args[4:])
     elif command == "stop":
         stop()
     else:

@@ -43,13 +43,15 @@ HERE = Path(__file__).resolve().parent
 JAIL = (HERE / "jail.py").read_text()
 PEER = (HERE / "peer.py").read_text()
 POSITIONS = ("little-endian", "big-endian")
-#: The port a server under test is told, and the ports of the suite's servers for clients
-#: under test (one per position, so the two positions run side by side): the router accepts a
-#: range for the suite (services/router/nftables.conf). Apart, so that a server under test
-#: never meets the TIME_WAIT the suite's own servers leave (the guide's multiconn server does
-#: not set SO_REUSEADDR).
-SERVER_PORT, *_PEER_PORTS = topology.conformance_ports()[:3]
+#: The ports of the suite's servers for clients under test (one per position, so the two
+#: positions run side by side), and those a server under test may be told: the router accepts a
+#: range for the suite (services/router/nftables.conf). A server under test gets the first of
+#: SERVER_PORTS with no socket at all on its host (jail.ensure), so it never meets a TIME_WAIT
+#: an earlier run left: the guide's echo and multi-connection servers do not set SO_REUSEADDR.
+_PEER_PORTS = topology.conformance_ports()[:2]
 PEER_PORT = dict(zip(("little-endian", "big-endian"), _PEER_PORTS))
+SERVER_PORTS = [p for p in topology.conformance_ports() if p not in _PEER_PORTS]
+PORT_MARK = "@@PORT@@"  # jail.PORT_MARK: where the port the jail picks goes
 SERVER_V4, CLIENT_V4, GUEST_V4 = topology.SERVER_V4, topology.CLIENT_V4, topology.GUEST_V4
 #: The exec agent carries a request of at most 1 MiB of JSON: the packed folder, base64.
 MAX_PACKED = 700 * 1024
@@ -272,7 +274,7 @@ def setting(name: str, role: str) -> Setting:
     place = Place("client-ppc", guest=True) if guest else Place("server")
     address = GUEST_V4 if guest else SERVER_V4
     return Setting(suite.Position(name, "big" if guest else "little", address), place,
-                   container("client"), address, SERVER_PORT)
+                   container("client"), address, SERVER_PORTS[0])
 
 
 def argv_for(template: list, values: dict) -> list:
@@ -308,36 +310,39 @@ def run_client(opts: Options, where: Setting, exchange: suite.Exchange) -> list:
                     raise LabFailure(f"the suite's server said nothing: {err.decode('utf-8', 'replace')[-1500:]}")
                 record = json.loads(lines[-1])
                 record["plan"] = plan
-        result["argv"] = argv
+        result["argv"], result["port"] = argv, port
         runs.append(suite.Run(result, record, t0, time.time()))
     return runs
 
 
 def run_server(opts: Options, where: Setting, exchange: suite.Exchange, state: dict) -> list:
     runs = []
-    values = {"host": where.target, "port": str(SERVER_PORT)}
-    argv = argv_for(opts.template, values)
+    template = argv_for(opts.template, {"host": where.target, "port": PORT_MARK})
     wait = 15.0 + (GUEST_EXTRA if where.program.guest else 0)
     for steps in exchange.steps:
         t0 = time.time()
-        started = where.program.jail("ensure", str(SERVER_PORT), f"{wait:g}", "--", *argv, timeout=wait + 10)
+        started = where.program.jail("ensure", ",".join(map(str, SERVER_PORTS)), f"{wait:g}", "--", *template,
+                                     timeout=wait + 10)
         attach_output(state.get("last"), started.get("before") or started.get("output"))
-        program = {"argv": argv, "restarted_before": started["restarted"] and state.get("last") is not None,
+        port = started["port"]
+        if started["restarted"]:
+            state["argv"] = started["argv"]
+        program = {"argv": state["argv"], "restarted_before": started["restarted"] and state.get("last") is not None,
                    "listening": started.get("listening"), "stdout": "", "stderr": "",
-                   "returncode": None, "stopped": False}
+                   "returncode": None, "stopped": False, "port": port}
         if started["restarted"]:
             attach_output(program, started.get("output"))
         listening = started.get("listening") or []
         if not listening:
             exited = started.get("exited") or (started.get("previous") if not started["restarted"] else None)
-            program["problem"] = (f"the server was not listening on port {SERVER_PORT} after {wait:g} s"
+            program["problem"] = (f"the server was not listening on port {port} after {wait:g} s"
                                   + (f" (it exited with status {exited.get('returncode')})" if exited else ""))
         elif not set(listening) & {where.target, "0.0.0.0", "::"}:
             program["problem"] = (f"the server listens on {', '.join(listening)} only, not on {where.target} "
                                   f"as it was told")
         deadline = exchange.deadline
         tester = docker(["docker", "exec", "-i", "-u", "socketlab", where.peer, "python3", "-c", PEER,
-                         "client", where.target, str(SERVER_PORT)],
+                         "client", where.target, str(port)],
                         stdin=json.dumps(steps).encode(), timeout=deadline + 30)
         run = suite.Run(program, tester, t0, time.time())
         state["last"] = program
@@ -388,9 +393,9 @@ def run_position(opts: Options, name: str, cases: list, results: dict, say,
 
 # --- packets and the report ----------------------------------------------------------------------
 
-def case_packets(packets: list, runs: list, where: Setting, role: str, exchange: suite.Exchange) -> list:
+def case_packets(packets: list, runs: list, where: Setting, role: str) -> list:
     side = where.position.address if role in suite.CLIENTS else CLIENT_V4
-    ports = {exchange.port or where.peer_port}
+    ports = {run.program["port"] for run in runs}
     addresses = {where.position.address}
     chosen = []
     sides = {p.ifindex for p in packets if not p.outgoing and p.src == side}
@@ -435,8 +440,7 @@ def build_report(opts: Options, results: dict, packets: list, started: float) ->
     out_cases = []
     for (case_id, name), (case, verdict, finding, runs, where) in sorted(
             results.items(), key=lambda kv: (tuple(int(n) for n in kv[0][0].split(".")), kv[0][1])):
-        exchange = suite.EXCHANGES[case.exchange]
-        chosen = case_packets(packets, runs, where, opts.role, exchange)
+        chosen = case_packets(packets, runs, where, opts.role)
         pcap = None
         if chosen:
             pcap = f"pcaps/{case.exchange}-{name}.pcap"
@@ -470,8 +474,10 @@ def build_report(opts: Options, results: dict, packets: list, started: float) ->
 LOCK = Path("/tmp/socketlab-conform.lock")
 
 
-def conform(opts: Options, say=print) -> dict:
-    """Run the cases in every position (side by side) and write the report; the report."""
+def conform(opts: Options, say=print, lab=None) -> dict:
+    """Run the cases in every position (side by side) and write the report; the report.
+    ``lab``: a running :class:`lab_tests.harness.Lab` to use (the suite's own tests give theirs,
+    whose capture of the router is then shared), else one is brought up and made here."""
     import fcntl
 
     with LOCK.open("a") as lock:
@@ -480,34 +486,34 @@ def conform(opts: Options, say=print) -> dict:
         except BlockingIOError:
             say(f"conform: another conformance run is using the lab ({LOCK}); waiting for it")
             fcntl.flock(lock, fcntl.LOCK_EX)
-        return _conform(opts, say)
+        return _conform(opts, say, lab)
 
 
-def _conform(opts: Options, say) -> dict:
-    ensure_lab(opts.positions, say)
-    from testcontainers.compose import DockerCompose
+def _conform(opts: Options, say, lab) -> dict:
+    if lab is None:
+        from testcontainers.compose import DockerCompose
 
-    from lab_tests.harness import Lab
+        from lab_tests.harness import Lab
 
+        ensure_lab(opts.positions, say)
+        os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+        lab = Lab(DockerCompose(context=REPO, compose_file_name="compose.yaml"))
+    lab.capture.start()  # a no-op where it runs already
     # A run that was killed may have left the suite's servers (in the lab's containers, as the
     # unprivileged user) holding the suite's ports: end them first.
     for service in ("server", "client"):
         subprocess.run(["docker", "exec", "-u", "socketlab", container(service), "pkill", "-f", peer.SIGNATURE],
                        capture_output=True, check=False)
-    os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
-    lab = Lab(DockerCompose(context=REPO, compose_file_name="compose.yaml"))
-    lab.capture.start()
     started = time.time()
     cases = suite.cases_for(opts.role, opts.selected)
     results: dict = {}
     errors: list = []
-
     abort = threading.Event()
 
     def position(name):
         try:
             run_position(opts, name, cases, results, say, abort)
-        except (BadInput, LabFailure) as exc:
+        except Exception as exc:  # raised again below, whatever it is: a judge's bug too
             errors.append(exc)
             abort.set()
 

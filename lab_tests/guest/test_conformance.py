@@ -57,9 +57,9 @@ GUIDE_INFORMATIONAL = {
 }
 
 
-def run(role, program, command, out, cases=None, positions=runner.POSITIONS):
+def run(lab, role, program, command, out, cases=None, positions=runner.POSITIONS):
     opts = runner.validate(role, str(program), command, ",".join(positions), cases, str(out))
-    report = runner.conform(opts, say=lambda line: None)
+    report = runner.conform(opts, say=lambda line: None, lab=lab)
     verdicts = {(c["id"], c["position"]): c for c in report["cases"]}
     wanted = {(c.id, p) for c in suite.cases_for(role, cases) for p in positions}
     assert set(verdicts) == wanted, "every case of the role, in every position, has a verdict"
@@ -76,7 +76,7 @@ def failing(verdicts, verdict="FAIL"):
 
 @pytest.mark.parametrize("role", suite.ROLES)
 def test_socketlab_passes_every_case_in_both_positions(lab, role):
-    report, verdicts = run(role, REPO / "services", SOCKETLAB[role], ARTIFACTS / "conformance-socketlab" / role)
+    report, verdicts = run(lab, role, REPO / "services", SOCKETLAB[role], ARTIFACTS / "conformance-socketlab" / role)
     wrong = {key: (c["verdict"], c["observed"]) for key, c in verdicts.items() if c["verdict"] != "PASS"}
     assert not wrong
     assert len(verdicts) == 2 * len(suite.cases_for(role))
@@ -85,7 +85,7 @@ def test_socketlab_passes_every_case_in_both_positions(lab, role):
 
 @pytest.mark.parametrize("role", suite.ROLES)
 def test_the_guide_style_gets_no_fail_and_only_the_informational_it_should(lab, role):
-    report, verdicts = run(role, GUIDE_STYLE, guide(role), ARTIFACTS / "conformance-guide-style" / role)
+    report, verdicts = run(lab, role, GUIDE_STYLE, guide(role), ARTIFACTS / "conformance-guide-style" / role)
     assert not failing(verdicts), {k: verdicts[k]["observed"] for k in failing(verdicts)}
     expected = {(case_id, p) for case_id in GUIDE_INFORMATIONAL[role] for p in runner.POSITIONS}
     assert failing(verdicts, "INFORMATIONAL") == expected
@@ -116,7 +116,7 @@ SEEDS = [
 
 @pytest.mark.parametrize("role, bug, cases, bites, named, why", SEEDS, ids=[f"{s[0]}-{s[1]}" for s in SEEDS])
 def test_a_seeded_bug_fails_its_case_where_it_bites(lab, role, bug, cases, bites, named, why):
-    _, verdicts = run(role, GUIDE_STYLE, guide(role, bug), ARTIFACTS / "conformance-seeded" / f"{role}-{bug}", cases)
+    _, verdicts = run(lab, role, GUIDE_STYLE, guide(role, bug), ARTIFACTS / "conformance-seeded" / f"{role}-{bug}", cases)
     expected = {(case_id, p) for case_id in named for p in bites}
     assert failing(verdicts) == expected, {k: v["observed"] for k, v in verdicts.items()}
     assert all(why in verdicts[key]["observed"] for key in expected), {k: verdicts[k]["observed"] for k in expected}
@@ -139,7 +139,7 @@ def test_a_program_that_floods_forks_or_hangs_costs_its_case_only(lab, tmp_path)
         "    print('forked a child that stays')\n"
         "if value == 'unknown':\n"
         "    time.sleep(3600)\n")
-    report, verdicts = run("app-client", tmp_path, "python3 client.py {host} {port} {action} {value}",
+    report, verdicts = run(lab, "app-client", tmp_path, "python3 client.py {host} {port} {action} {value}",
                            ARTIFACTS / "conformance-hostile", "3.2.1,3.2.2,3.2.4,3.2.5")
     for position in runner.POSITIONS:
         flood = verdicts[("3.2.1", position)]
@@ -163,7 +163,7 @@ def test_the_report_page_shows_what_the_report_says(lab):
     """Headless Chromium renders index.html; the summary read from the page equals the counts
     of report.json; every case's section and its ladder are on the page; a screenshot is kept."""
     out = ARTIFACTS / "conformance-page-real"
-    report, _ = run("app-client", GUIDE_STYLE, guide("app-client", "native-length"), out,
+    report, _ = run(lab, "app-client", GUIDE_STYLE, guide("app-client", "native-length"), out,
                     "3.1.1,3.2.1,4.3.3,4.3.5")
     dom = pages.render(out / "index.html", out / "screenshot.png")
     assert pages.summary_from_dom(dom) == pages.counts(report)

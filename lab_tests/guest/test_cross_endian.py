@@ -6,10 +6,10 @@ Three big-endian positions (qemu/README.md):
   2001:db8:3::2), commands run in it by ``guest-exec`` in the client-ppc container;
 * ``user``: the fast tier, the same CPython under qemu-ppc64-static in client-ppc-user
   (the container's own network stack, 198.18.2.30);
-* the guest's ``app-server :: 65432``, reached from the little-endian ``client``.
+* the guest's ``app-server :: APP_PORT``, reached from the little-endian ``client``.
 
 Expected answers are written out here, independent of the package. The negative control: the
-server's ``app-server :: 65437 --array-decoder naive`` reads arrays in its own (little-endian)
+server's ``app-server :: NAIVE_PORT --array-decoder naive`` reads arrays in its own (little-endian)
 order, so it must give the big-endian clients WRONG numbers and the little-endian client right
 ones: proof that the exact-value assertions below can fail.
 """

@@ -5,7 +5,7 @@ comes back by itself is the container's: ``docker compose restart client-ppc`` s
 (the guest is gone, mid-exchange or not), then client-ppc-start and guest-supervisor boot a
 new guest, whose health check turns healthy on "socketlab-guest: ready".
 
-Meanwhile the little-endian client runs `socketlab app-client 198.18.3.2 65432 search ring
+Meanwhile the little-endian client runs `socketlab app-client 198.18.3.2 APP_PORT search ring
 --timeout T` again and again (the guest's app-server). The checks are those of
 lab_tests/lab/test_faults.py: every failing run one clean line in the guide's words, nobody
 past T + SLACK, and the clients served again by the new guest without anybody repairing
@@ -21,7 +21,7 @@ from lab_tests.clientloop import ClientLoop
 from lab_tests.faults import RING, app_client, check_runs, report, resumed, successes
 
 
-from lab_tests.topology import GUEST_V4, SERVER_V4
+from lab_tests.topology import APP_PORT, GUEST_V4, SERVER_V4
 
 
 def test_guest_reboot_during_clients(lab, record_testsuite_property):
@@ -50,7 +50,7 @@ def test_guest_reboot_during_clients(lab, record_testsuite_property):
                    runs=len(runs), outcomes=dict(seen))
     # The new guest is a client again too: big-endian, its own address, through the router.
     result = lab.run("client-ppc", "guest-exec", "--timeout", "60", "python3", "-m", "socketlab",
-                     "app-client", SERVER_V4, "65432", "search", "ring", "--json", timeout=120)
+                     "app-client", SERVER_V4, str(APP_PORT), "search", "ring", "--json", timeout=120)
     assert result.returncode == 0, str(result)
     answer = json.loads(result.stdout)
     assert (answer["result"], answer["byteorder"], answer["local"][0]) == (RING, "big", GUEST_V4)

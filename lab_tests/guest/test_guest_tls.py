@@ -2,7 +2,7 @@
 
 Every host has the lab's CA at /pki/ca.pem, the guest too: guest-supervisor appends the CA and
 the guest's certificate and key (the pki service made them) to the initramfs, and the guest's
-agent serves ``app-server :: 65439 --tls-cert /pki/guest.pem`` beside the plain 65432. The
+agent serves ``app-server :: TLS_PORT --tls-cert /pki/guest.pem`` beside the plain APP_PORT. The
 demo over TLS from the guest and the fast tier ran at start-up (lab_tests/lab/test_startup_demo.py);
 here the little-endian client runs it against the guest's TLS server, and the failure table is
 seen from the big-endian side: the guest's OpenSSL as the client that refuses (the exception's

@@ -1,8 +1,8 @@
 """The binding matrix: which server binding answers from which client position.
 
 The single source of the table: the lab test is parametrised from it and
-docs/binding-matrix.md is rendered from it (``python -m lab_tests.lab.binding_matrix``);
-a test keeps the two identical.
+docs/binding-matrix.md's table is generated from it (``make docs``, lab_tests/docs.py; a unit
+test fails on drift).
 """
 
 from lab_tests import topology
@@ -32,56 +32,45 @@ POSITIONS = [
 
 C, R = "connected", "refused"
 
-# EXPECTED[port] lists the outcome for each row of POSITIONS, in order. "refused" is
-# ECONNREFUSED from the server's own kernel: nobody listens on that address.
+# EXPECTED[what the server bound to] lists the outcome for each row of POSITIONS, in order.
+# "refused" is ECONNREFUSED from the server's own kernel: nobody listens on that address.
 EXPECTED = {
-    #        lo4 lo6 own4 own6 peer4 peer6 cli4 cli6
-    65432: [C,  C,  C,   C,   C,    C,    C,   C],  # "::" dual stack: everything
-    65431: [C,  R,  R,   R,   R,    R,    R,   R],  # 127.0.0.1: loopback only
-    65433: [R,  R,  C,   R,   C,    R,    C,   R],  # one IPv4 address
-    65434: [R,  R,  R,   C,   R,    C,    R,   C],  # one IPv6 address
-    65436: [C,  R,  C,   R,   C,    R,    C,   R],  # "": every IPv4 address, no IPv6
+    #                    lo4 lo6 own4 own6 peer4 peer6 cli4 cli6
+    "::":               [C,  C,  C,   C,   C,    C,    C,   C],  # dual stack: everything
+    "127.0.0.1":        [C,  R,  R,   R,   R,    R,    R,   R],  # loopback only
+    SERVER_V4:          [R,  R,  C,   R,   C,    R,    C,   R],  # one IPv4 address
+    SERVER_V6:          [R,  R,  R,   C,   R,    C,    R,   C],  # one IPv6 address
+    '"" (INADDR_ANY)':  [C,  R,  C,   R,   C,    R,    C,   R],  # every IPv4 address, no IPv6
 }
 
 
 def cases():
     """(port, binding, service, host, position label, expected outcome) for every cell."""
     for port, _program, bound in BINDINGS:
-        for (service, host, label), outcome in zip(POSITIONS, EXPECTED[port], strict=True):
+        for (service, host, label), outcome in zip(POSITIONS, EXPECTED[bound], strict=True):
             yield port, bound, service, host, label, outcome
 
 
-def render() -> str:
+def table() -> str:
+    """docs/binding-matrix.md's table and how to read it (``make docs``)."""
     head = "| client position | connects to | " + " | ".join(
         f"{port} `{bound}`" for port, _, bound in BINDINGS) + " |"
     rule = "| --- | --- | " + " | ".join("---" for _ in BINDINGS) + " |"
     rows = []
     for index, (service, host, label) in enumerate(POSITIONS):
-        cells = " | ".join("connected" if EXPECTED[port][index] == C else "**refused**"
-                           for port, _, _ in BINDINGS)
+        cells = " | ".join("connected" if EXPECTED[bound][index] == C else "**refused**"
+                           for _, _, bound in BINDINGS)
         rows.append(f"| {label} (`{service}`) | `{host}` | {cells} |")
+    accepted = next(f"{r.first}-{r.last}" for r in topology.firewall()
+                    if r.verdict == "accept" and r.first <= BINDINGS[0][0] <= r.last)
     return "\n".join([
-        "# Binding matrix",
-        "",
-        "Which address a server binds decides who can reach it. Each cell is the outcome of",
-        "`socketlab probe HOST PORT` run in the named container of the Compose lab (`compose.yaml`);",
-        "**refused** is `ConnectionRefusedError` (ECONNREFUSED) from the server's own kernel: nothing",
-        "listens on that address. Columns are the server's listening sockets (docs/address-plan.md).",
-        "",
-        "Generated from `lab_tests/lab/binding_matrix.py` (`python -m lab_tests.lab.binding_matrix`);",
-        "checked by `lab_tests/lab/test_binding_matrix.py`, which also keeps this file in step.",
-        "",
         head,
         rule,
         *rows,
         "",
         "Reading it: `::` with `IPV6_V6ONLY` off takes IPv4 too (as IPv4-mapped addresses);",
         "`127.0.0.1` never leaves the host; one address means exactly that address and family;",
-        "`\"\"` is every IPv4 address and no IPv6. The router (docs/lab.md) accepts 65430-65439, so",
+        f"`\"\"` is every IPv4 address and no IPv6. The router (docs/lab.md) accepts {accepted}, so",
         "every refusal across it comes from the server, not from the firewall.",
         "",
     ])
-
-
-if __name__ == "__main__":
-    print(render(), end="")

@@ -2,7 +2,7 @@
 
 Each fault test runs `socketlab app-client ... --timeout T` again and again in the client
 container (lab_tests/clientloop.py: a new process each time, several at once), breaks
-something (the server or the router stopped until clients fail, then started; port 65432
+something (the server or the router stopped until clients fail, then started; the app port
 dropped at the router mid-exchange; the PowerPC guest rebooted: lab_tests/guest/
 test_guest_faults.py), and checks every run (lab_tests/faults.py):
 
@@ -39,6 +39,7 @@ import pytest
 
 from lab_tests import guide
 from lab_tests.clientloop import ClientLoop, Run
+from lab_tests.topology import ECHO_ANY_PORT
 from lab_tests.faults import (PORT, SERVER, SLACK, RouterRules, app_client, check_runs, outcome,
                              report, resumed, successes, within_deadline)
 
@@ -247,9 +248,9 @@ CLIENTS = 400
 
 def test_load_through_impaired_router(lab, netem, record_testsuite_property):
     netem("--delay", "50", "--loss", "5", "--seed", "11")
-    # Negative control: the echo server (65436) answers with the request itself, and the
+    # Negative control: the echo server (on "") answers with the request itself, and the
     # driver must count every such answer as wrong (the check below can fail).
-    control, result = load(lab, "--port", "65436", "--clients", "5", "--requests", "2", "--json")
+    control, result = load(lab, "--port", str(ECHO_ANY_PORT), "--clients", "5", "--requests", "2", "--json")
     assert control["wrong"] == 10 and control["ok"] == 0 and result.returncode == 1, str(result)
 
     # 400 clients x 10 requests, 200 at once (the full 1 000 x 10 is the benchmark's default:

@@ -10,9 +10,10 @@ import contextlib
 import re
 
 
-from lab_tests.topology import PEER_V4, SERVER_V4, SERVER_V6
+from lab_tests import topology
+from lab_tests.topology import APP_PORT, DROPPED_PORT, PEER_V4, SERVER_V4, SERVER_V6
 
-PORT = 65438  # inside the router's accepted range; free on client and peer
+PORT = topology.spare_ports()[-1]  # accepted by the router; free on client and peer
 
 
 @contextlib.contextmanager
@@ -79,7 +80,6 @@ def test_negative_control_bound_to_127_0_0_1_on_peer_it_stays_private(lab):
 
 # -- names across the lab ------------------------------------------------------------------------
 
-APP_PORT, DROPPED_PORT = 65432, 65441  # the router: 65441 is dropped, both families
 
 
 def test_the_servers_name_gives_both_families_and_the_client_picks_the_first(lab):

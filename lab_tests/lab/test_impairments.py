@@ -12,7 +12,7 @@ they came, packets that came and never left, senders sending data again; the rou
 import json
 
 from lab_tests import guide, packets
-from lab_tests.topology import CLIENT_V4, CLIENT_V6
+from lab_tests.topology import APP_PORT, CLIENT_V4, CLIENT_V6, MULTICONN_PORT
 
 BIG = ",".join(str(i * 7919 - 1_000_000) for i in range(3000))  # 3000 int64: 24 kB each way
 
@@ -24,24 +24,24 @@ def check_protocol(lab, server):
         ("search", guide.DOG_QUERY, guide.DOG),
         ("double", "x", repr(guide.binary_answer(b"doublex"))),
     ]:
-        result = lab.run("client", "socketlab", "app-client", server, "65432", action, value, "--json")
+        result = lab.run("client", "socketlab", "app-client", server, str(APP_PORT), action, value, "--json")
         assert result.returncode == 0, str(result)
         assert json.loads(result.stdout)["result"] == expected
     result = lab.run("client", "socketlab", "app-client", "--dtype", "int64", "--byteorder", "big", "--json",
-                     "--", server, "65432", "stats", BIG)  # "--": the first number starts with "-"
+                     "--", server, str(APP_PORT), "stats", BIG)  # "--": the first number starts with "-"
     assert result.returncode == 0, str(result)
     numbers = [int(v) for v in BIG.split(",")]
     answer = json.loads(result.stdout)["result"]
     assert answer["values"] == numbers
     assert answer["stats"] == {"count": len(numbers), "sum": sum(numbers), "min": min(numbers), "max": max(numbers)}
     message = "0123456789abcdef" * 1000  # 16 kB through the echo server
-    echo = lab.run("client", "socketlab", "echo-client", server, "65435", message)
+    echo = lab.run("client", "socketlab", "echo-client", server, str(MULTICONN_PORT), message)
     assert echo.returncode == 0, str(echo)
     assert f"Received b'{message}'" in echo.stdout
 
 
 def check_multiconn(lab, server, connections=40):
-    result = lab.run("client", "socketlab", "multiconn-client", server, "65435", str(connections), timeout=120)
+    result = lab.run("client", "socketlab", "multiconn-client", server, str(MULTICONN_PORT), str(connections), timeout=120)
     assert result.returncode == 0, str(result)
     assert f"{connections} connections" in result.stdout and "every message exact" in result.stdout, str(result)
 
@@ -56,7 +56,7 @@ def router_packets(lab, capture, server) -> tuple[list[packets.Packet], int, int
 
 
 def test_delay_jitter_reorder_loss(lab, capture, server, netem):
-    probe = lab.probe("client", server, 65432, timeout=10)
+    probe = lab.probe("client", server, APP_PORT, timeout=10)
     assert probe["outcome"] == "connected"
     assert probe["elapsed_s"] >= 0.015  # SYN and SYN-ACK each held 20 +/- 10 ms (or lost and resent)
     check_protocol(lab, server)

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from lab_tests.topology import CLIENT_V4, CLIENT_V6, SERVER_V4, SERVER_V6
+from lab_tests.topology import APP_PORT, CLIENT_V4, CLIENT_V6, SERVER_V4, SERVER_V6
 
 
 
@@ -14,20 +14,20 @@ from lab_tests.topology import CLIENT_V4, CLIENT_V6, SERVER_V4, SERVER_V6
     (SERVER_V6, CLIENT_V6, CLIENT_V6),
 ])
 def test_server_log_names_the_clients_own_address(lab, server, client_addr, logged):
-    result = lab.run("client", "socketlab", "app-client", server, "65432", "search", "ring", "--json")
+    result = lab.run("client", "socketlab", "app-client", server, str(APP_PORT), "search", "ring", "--json")
     assert result.returncode == 0, str(result)
     local_addr, local_port = json.loads(result.stdout)["local"]
     assert local_addr == client_addr
     # The app server prints the guide's lines, naming the peer as Python shows it.
     peer = (logged, local_port, 0, 0)
-    pattern = re.compile(rf"^65432 app-server \| Accepted connection from {re.escape(str(peer))}$", re.M)
+    pattern = re.compile(rf"^{APP_PORT} app-server \| Accepted connection from {re.escape(str(peer))}$", re.M)
     log = lab.logs("server")
     assert pattern.search(log), f"no connection from {peer} in the server log:\n{log[-3000:]}"
 
 
 def test_capture_on_router_shows_the_same_addresses_on_both_networks(lab, capture):
     """The router's capture (readable by tshark) shows the client's address on both sides."""
-    result = lab.run("client", "socketlab", "app-client", SERVER_V4, "65432", "search", "morpheus", "--json")
+    result = lab.run("client", "socketlab", "app-client", SERVER_V4, str(APP_PORT), "search", "morpheus", "--json")
     assert result.returncode == 0, str(result)
     local_port = json.loads(result.stdout)["local"][1]
     pcap = capture.pcap()

@@ -1,8 +1,8 @@
 """The demo each client host runs at start-up, as its own test: a wrong answer is a named
 failure here (which case, which host), while the lab stays up for every other test.
 
-Each client host runs it twice against the little-endian server: plain on 65432, then over TLS
-on 65439 trusting only the lab's CA (docs/tls.md). The little-endian client and the fast tier
+Each client host runs it twice against the little-endian server: plain on the app port, then
+over TLS on the TLS port, trusting only the lab's CA (docs/tls.md). The little-endian client and the fast tier
 turn healthy once theirs has finished, right or wrong (/tmp/demo.exit); the PowerPC guest runs
 its own once it is ready (guest-supervisor: demo.status), with its own address."""
 

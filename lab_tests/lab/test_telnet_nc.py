@@ -7,10 +7,8 @@ import base64
 from socketlab import app
 from socketlab.protocol import NEED_DATA, MessageDecoder
 
-from lab_tests.topology import SERVER_V4, SERVER_V6
-
-ECHO_PORT = 65436  # the echo server on "" (every IPv4 interface)
-APP_PORT = 65432
+from lab_tests.topology import APP_PORT, SERVER_V4, SERVER_V6
+from lab_tests.topology import ECHO_ANY_PORT as ECHO_PORT  # the echo server on "" (every IPv4 interface)
 
 
 def test_telnet_to_the_echo_server_echoes_a_line(lab):

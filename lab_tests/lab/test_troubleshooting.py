@@ -9,8 +9,14 @@ import re
 import pytest
 
 
-from lab_tests.topology import CLIENT_V4, SERVER_V4, SERVER_V6
-FILL_PORT = 65438  # inside the router's accepted range, unused by the address plan's services
+from lab_tests import topology
+from lab_tests.topology import APP_PORT, CLIENT_V4, SERVER_V4, SERVER_V6
+
+FILL_PORT = topology.spare_ports()[0]  # accepted by the router, no server of the lab on it
+#: The server host's listeners the tools must show, by the address each is given.
+ANY, LOOPBACK, ONE_V4, ONE_V6, ANY_V4 = (topology.port_of(program, host=host) for program, host in (
+    ("app-server", "::"), ("echo-server", "127.0.0.1"), ("app-server", SERVER_V4),
+    ("app-server", SERVER_V6), ("echo-server", "")))
 
 
 @pytest.mark.parametrize("server", [SERVER_V4, SERVER_V6])
@@ -25,18 +31,18 @@ def test_netstat_shows_the_listeners(lab):
     assert result.returncode == 0, str(result)
     lines = result.stdout.splitlines()
     # "::" (dual stack) as tcp6 on every address; 127.0.0.1 only on loopback; "" as 0.0.0.0.
-    for pattern in (r"^tcp6\s+0\s+0 :::65432\s+:::\*\s+LISTEN",
-                    r"^tcp\s+0\s+0 127\.0\.0\.1:65431\s+0\.0\.0\.0:\*\s+LISTEN",
-                    r"^tcp\s+0\s+0 198\.18\.1\.10:65433\s+0\.0\.0\.0:\*\s+LISTEN",
-                    r"^tcp\s+0\s+0 0\.0\.0\.0:65436\s+0\.0\.0\.0:\*\s+LISTEN"):
+    for pattern in (rf"^tcp6\s+0\s+0 :::{ANY}\s+:::\*\s+LISTEN",
+                    rf"^tcp\s+0\s+0 127\.0\.0\.1:{LOOPBACK}\s+0\.0\.0\.0:\*\s+LISTEN",
+                    rf"^tcp\s+0\s+0 {re.escape(SERVER_V4)}:{ONE_V4}\s+0\.0\.0\.0:\*\s+LISTEN",
+                    rf"^tcp\s+0\s+0 0\.0\.0\.0:{ANY_V4}\s+0\.0\.0\.0:\*\s+LISTEN"):
         assert any(re.match(pattern, line) for line in lines), f"{pattern}:\n{result.stdout}"
 
 
 def test_ss_shows_the_listeners(lab):
     result = lab.run("server", "ss", "-tln")
     assert result.returncode == 0, str(result)
-    for local in ("*:65432", "127.0.0.1:65431", "198.18.1.10:65433", "[2001:db8:1::10]:65434",
-                  "0.0.0.0:65436"):
+    for local in (f"*:{ANY}", f"127.0.0.1:{LOOPBACK}", f"{SERVER_V4}:{ONE_V4}", f"[{SERVER_V6}]:{ONE_V6}",
+                  f"0.0.0.0:{ANY_V4}"):
         assert re.search(rf"^LISTEN\s+0\s+\d+\s+{re.escape(local)}\s", result.stdout, re.M), \
             f"{local}:\n{result.stdout}"
 
@@ -46,14 +52,14 @@ def test_lsof_names_the_process_behind_each_listener(lab):
     assert result.returncode == 0, str(result)
     listeners = [line.split() for line in result.stdout.splitlines() if line.endswith("(LISTEN)")]
     names = {fields[-2] for fields in listeners}
-    assert {"*:65432", "127.0.0.1:65431", "198.18.1.10:65433", "[2001:db8:1::10]:65434"} <= names
+    assert {f"*:{ANY}", f"127.0.0.1:{LOOPBACK}", f"{SERVER_V4}:{ONE_V4}", f"[{SERVER_V6}]:{ONE_V6}"} <= names
     # COMMAND, PID and USER: the socketlab programs, run by the unprivileged user.
     assert all(fields[0] == "socketlab" and fields[2] == "socketlab" for fields in listeners), \
         result.stdout
 
 
 def test_capture_shows_the_handshake_and_the_message(lab, capture):
-    result = lab.run("client", "socketlab", "app-client", SERVER_V4, "65432", "search", "morpheus",
+    result = lab.run("client", "socketlab", "app-client", SERVER_V4, str(APP_PORT), "search", "morpheus",
                      "--json")
     assert result.returncode == 0, str(result)
     local_port = json.loads(result.stdout)["local"][1]

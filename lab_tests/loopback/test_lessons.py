@@ -19,6 +19,7 @@ from .test_error_table import UNRESOLVABLE
 # -- getaddrinfo ---------------------------------------------------------------------------------
 
 
+# A literal port on purpose: the guide's own 65432, in getaddrinfo's tuples as Python prints them.
 @pytest.mark.parametrize("host, expected", [
     ("127.0.0.1", "(<AddressFamily.AF_INET: 2>, <SocketKind.SOCK_STREAM: 1>, 6, '', ('127.0.0.1', 65432))"),
     ("::1", "(<AddressFamily.AF_INET6: 10>, <SocketKind.SOCK_STREAM: 1>, 6, '', ('::1', 65432, 0, 0))"),

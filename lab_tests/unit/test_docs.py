@@ -98,3 +98,27 @@ def test_negative_control_a_stale_name_is_caught():
 
     stale = [m for m in re.finditer(NAMED, "see `lab_tests/unit/test_nothing.py::test_gone`")]
     assert stale and not (docs.REPO / stale[0][1]).exists()
+
+
+#: The files outside topology.py and the unit tier that may spell a lab port, and why.
+LITERAL_PORTS = {
+    "loopback/test_lessons.py": "the guide's own 65432 in getaddrinfo's tuples as Python prints them",
+}
+
+
+def test_lab_ports_are_named_not_spelled():
+    """A port of the router's rules (topology.RULED_PORTS) is spelled only in topology.py, the
+    unit tier (which pins the plan) and LITERAL_PORTS, each with a comment saying why."""
+    import re
+
+    from lab_tests import topology
+
+    spelled = re.compile(r"\b(" + "|".join(str(p) for p in sorted(topology.RULED_PORTS)) + r")\b")
+    root = docs.REPO / "lab_tests"
+    found = {str(path.relative_to(root)) for path in root.rglob("*.py")
+             if path.name != "topology.py" and path.parts[len(root.parts)] != "unit"
+             and spelled.search(path.read_text())}
+    assert found <= set(LITERAL_PORTS), f"name these ports from lab_tests/topology.py: {sorted(found - set(LITERAL_PORTS))}"
+    for name in found:
+        assert "A literal port on purpose" in (root / name).read_text(), f"{name}: say why in one comment"
+    assert len(LITERAL_PORTS) <= 2
