@@ -73,6 +73,44 @@ def test_the_guest_and_the_start_up_demos_use_the_servers_ports():
         assert f"demo \"$server\" --port {topology.TLS_PORT} --tls-ca /pki/ca.pem" in text, script
 
 
+def test_the_addresses_compose_repeats_are_the_topologys():
+    """compose.yaml names the server, the routes, the router and the certificates again in the
+    services' environments and commands; the scripts have fallbacks: all must agree with the
+    networks' own addresses (lab_tests/topology.py reads them from compose.yaml's networks)."""
+    import ipaddress
+    import re
+
+    from lab_tests import topology
+
+    router = {net.name: (topology.address("router", net.name, 4), topology.address("router", net.name, 6))
+              for net in topology.networks()}
+    subnets = {net.name: set(net.subnets) for net in [*topology.networks(), topology.guestnet()]}
+    for service in ("server", "peer", "client", "client-ppc", "client-ppc-user"):
+        env = topology.environment(service)
+        net = next(n for n in topology.networks() if service in topology.hosts(n.name))
+        assert (env["LAB_ROUTER_V4"], env["LAB_ROUTER_V6"]) == router[net.name], service
+        others = set().union(*(s for name, s in subnets.items() if name != net.name))
+        if service == "client-ppc":  # guestnet is its own: behind tap0
+            others -= subnets["guestnet"]
+        assert set(env["LAB_ROUTES"].split()) == others, service
+        assert env.get("LAB_SERVER", topology.SERVER_V4) == topology.SERVER_V4, service
+    assert topology.environment("client-ppc")["SOCKETLAB_DEMO_SERVER"] == topology.SERVER_V4
+    pki = " ".join(topology._compose()["services"]["pki"]["command"])
+    assert f"server=DNS:server,IP:{topology.SERVER_V4},IP:{topology.SERVER_V6}" in pki
+    assert f"guest=DNS:guest,IP:{topology.GUEST_V4},IP:{topology.GUEST_V6}" in pki
+    # the scripts' fallbacks, for a container started without compose's environment
+    root = topology.COMPOSE.parent
+    for script in ("services/hosts/client.sh", "qemu/bin/client-ppc-user-start"):
+        assert f"server=${{LAB_SERVER:-{topology.SERVER_V4}}}" in (root / script).read_text(), script
+    supervisor = (root / "qemu/bin/guest-supervisor").read_text()
+    guest4, guest6 = (ipaddress.ip_network(topology.guestnet().subnet(v)) for v in (4, 6))
+    assert f'ENV("SOCKETLAB_GUEST_V4", "{topology.GUEST_V4}/{guest4.prefixlen}")' in supervisor
+    assert f'ENV("SOCKETLAB_GUEST_V6", "{topology.GUEST_V6}/{guest6.prefixlen}")' in supervisor
+    assert f'ENV("SOCKETLAB_DEMO_SERVER", "{topology.SERVER_V4}")' in supervisor
+    gateway = re.search(r'ENV\("SOCKETLAB_GUEST_GW4", "([0-9.]+)/', supervisor)[1]
+    assert ipaddress.ip_address(gateway) in guest4
+
+
 #: A path of the tree named in backquotes by a doc, and maybe a test in it: `path::test_name`.
 NAMED = r"`((?:lab_tests|services|qemu|scripts|benchmarks|docs)/[\w./-]+?)(?:::(\w+))?(?:\[[^`]*\])?`"
 
