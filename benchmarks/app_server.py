@@ -1,4 +1,5 @@
-"""App-server benchmark: requests/s and p50/p99 latency, socketlab vs a plain asyncio baseline.
+"""App-server benchmark: requests/s and p50/p99 latency, socketlab vs a plain asyncio baseline,
+a minimal selectors server and the guide's approach.
 
     python benchmarks/app_server.py [--requests N] [--rounds 3] [--idle 10000]
 
@@ -6,8 +7,12 @@ The guide's semantics: one request per connection (connect, send, read the answe
 The load comes from loadgen.c (C + epoll, built here with gcc) so the client side is not the
 limit. On 2+ cores the server is pinned to CPU 0 and the load generator to CPU 1. The asyncio
 baseline runs the same sans-I/O handler (socketlab.handlers.AppHandler) under asyncio's
-transports, so the comparison is of the I/O layers. Then it holds --idle idle connections open against
-socketlab and measures again. Prints a table; asserts nothing (speed is not a test).
+transports, so the comparison is of the I/O layers. socketlab runs twice: with --quiet, and
+with the guide's commentary (four lines a connection, flushed once per round of its loop); so
+does the guide's approach, lab_tests/conform/programs/guide_style/app-server.py (a line per
+event, as the guide's reference server prints them; the reference itself is not in this tree).
+Then it holds --idle idle connections open against socketlab and measures again. Prints a
+table; asserts nothing (speed is not a test).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 from socketlab import app
@@ -29,6 +35,7 @@ from socketlab.addresses import ready_line, ready_port
 from socketlab.handlers import AppHandler
 
 HERE = Path(__file__).resolve().parent
+GUIDE_STYLE = HERE.parent / "lab_tests" / "conform" / "programs" / "guide_style" / "app-server.py"
 
 
 def asyncio_baseline(port: int) -> None:
@@ -118,10 +125,21 @@ def pin(cpu: int) -> list[str]:
     return ["taskset", "-c", str(cpu)] if shutil.which("taskset") and os.cpu_count() >= 2 else []
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def start_server(kind: str) -> tuple[subprocess.Popen, int]:
-    if kind == "socketlab":
-        argv = [sys.executable, "-m", "socketlab", "app-server", "127.0.0.1", "0", "--quiet",
+    port = "0"
+    if kind.startswith("socketlab"):
+        argv = [sys.executable, "-m", "socketlab", "app-server", "127.0.0.1", "0",
                 "--idle-timeout", "0", "--max-connections", "20000"]
+        argv += [] if kind == "socketlab-commentary" else ["--quiet"]
+    elif kind == "guide-style":  # prints the port it was given: give it a free one
+        port = str(free_port())
+        argv = [sys.executable, str(GUIDE_STYLE), "127.0.0.1", port]
     else:
         argv = [sys.executable, __file__, f"--{kind}-server", "0"]
     proc = subprocess.Popen(pin(0) + argv, stdout=subprocess.PIPE, text=True)
@@ -130,6 +148,8 @@ def start_server(kind: str) -> tuple[subprocess.Popen, int]:
     if port is None:
         proc.kill()
         raise SystemExit(f"{kind} server did not start: {line!r}")
+    # the commentary goes on: read and dropped, as a terminal or docker's log would take it
+    threading.Thread(target=lambda: shutil.copyfileobj(proc.stdout, open(os.devnull, "w")), daemon=True).start()
     return proc, port
 
 
@@ -200,7 +220,7 @@ def main() -> None:
         print("|------------------------|-------|----------|---------|---------|---------|--------|---------|")
         # All three servers up at once (idle ones cost nothing), measured in turn, round after
         # round: drift on a shared host hits each alike. A row is the median round by req/s.
-        kinds = ("socketlab", "asyncio-baseline", "minimal-selectors")
+        kinds = ("socketlab", "socketlab-commentary", "guide-style", "asyncio-baseline", "minimal-selectors")
         servers = {kind: start_server(kind) for kind in kinds}
         runs: dict[tuple[str, int], list[dict]] = {}
         try:
@@ -223,8 +243,10 @@ def main() -> None:
             for proc, _ in servers.values():
                 proc.terminate()
                 proc.wait()
-        print("# socketlab / minimal selectors server (the least Python can do): " + ", ".join(
+        print("# socketlab --quiet / minimal selectors server (the least Python can do): " + ", ".join(
             f"{rates['socketlab', c] / rates['minimal-selectors', c]:.2f} at {c}" for c in (1, 64, 512)))
+        print("# socketlab with the guide's commentary / the guide's approach, commentary on: " + ", ".join(
+            f"{rates['socketlab-commentary', c] / rates['guide-style', c]:.2f} at {c}" for c in (1, 64, 512)))
 
         proc, port = start_server("socketlab")
         idle = []

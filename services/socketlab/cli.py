@@ -183,6 +183,7 @@ def _serve(args, handler_factory) -> int:
         max_buffered=args.max_buffered,
         socket_buffer=args.socket_buffer,
         tls=context,
+        after_round=sys.stdout.flush,  # the commentary, once a round (_narrate)
     )
     interrupted = []
 
@@ -209,14 +210,18 @@ def _serve(args, handler_factory) -> int:
     return 0
 
 
-def _narrate(args):
-    """The guide's running commentary on stdout, or None with ``--quiet``."""
-    return None if args.quiet else functools.partial(print, flush=True)
+def _narrate(args, *, server: bool = False):
+    """The guide's running commentary on stdout, or None with ``--quiet``. A client's lines go
+    out one by one; a server's wait for the end of the loop's round (``Server.after_round``
+    flushes): one write per round, not per line, and no line waits longer than a round."""
+    if args.quiet:
+        return None
+    return print if server else functools.partial(print, flush=True)
 
 
 def cmd_echo_server(args) -> int:
     program = "echo" if args.command == "echo-server" else "multiconn"
-    return _serve(args, functools.partial(EchoHandler, narrate=_narrate(args), program=program))
+    return _serve(args, functools.partial(EchoHandler, narrate=_narrate(args, server=True), program=program))
 
 
 def cmd_app_server(args) -> int:
@@ -224,7 +229,7 @@ def cmd_app_server(args) -> int:
     if args.array_decoder == "naive":
         log.warning("array decoder is NAIVE (native byte order, header ignored): negative control only")
     return _serve(args, functools.partial(AppHandler, array_decoder=decoder,
-                                          narrate=_narrate(args)))
+                                          narrate=_narrate(args, server=True)))
 
 
 # -- clients ---------------------------------------------------------------------------------

@@ -156,7 +156,9 @@ class Server:
     holds new clients) while that many are open. ``max_buffered`` bounds the bytes held across
     all connections (partial requests and unsent replies): when the total goes over it, the
     connections holding the most are closed until it is back under three quarters of it.
-    ``socket_buffer`` sets SO_SNDBUF/SO_RCVBUF on accepted sockets.
+    ``socket_buffer`` sets SO_SNDBUF/SO_RCVBUF on accepted sockets. ``after_round`` is called
+    after each round of the loop (and once at the end): the CLI flushes the guide's commentary
+    there, one write for a round's lines instead of one per line.
     """
 
     def __init__(
@@ -170,7 +172,9 @@ class Server:
         max_buffered: int = DEFAULT_MAX_BUFFERED,
         socket_buffer: int | None = None,
         tls=None,
+        after_round: Callable[[], object] | None = None,
     ) -> None:
+        self.after_round = after_round
         self.listener = listener
         self.handler_factory = handler_factory
         self.idle_timeout = idle_timeout
@@ -220,8 +224,12 @@ class Server:
                 if self._unchecked:
                     self._check_lingering()
                 self._expire()
+                if self.after_round is not None:
+                    self.after_round()
         finally:
             self._close_all()
+            if self.after_round is not None:
+                self.after_round()
 
     def shutdown(self) -> None:
         """Ask :meth:`serve_forever` to stop. Safe from a signal handler or another thread."""
