@@ -474,7 +474,7 @@ def answers(expected_result):
     def judge(runs, pos):
         problem = failed_step(runs)
         if problem:
-            return bad(problem)
+            return bad(f"no answer: {problem}")
         data, end = answer_frame(runs)
         f = frame(data or b"")
         if f.problem:
@@ -750,7 +750,8 @@ EXCHANGES = {e.key: e for e in [
     Exchange("e-split", steps=([{"op": "connect", "conn": "a"},
                                 {"op": "echo", "conn": "a", "data": b64(ECHO_DATA), "delivery": [5]}],)),
     Exchange("e-large", steps=([{"op": "connect", "conn": "a", "rcvbuf": 4096},
-                                {"op": "echo", "conn": "a", "size": 4 << 20, "timeout": 30}],), deadline=45),
+                                {"op": "echo", "conn": "a", "size": 4 << 20, "timeout": 30, "read_after": 1.0}],),
+             deadline=45),
     Exchange("m-two", steps=([
         {"op": "connect", "conn": "a"}, {"op": "connect", "conn": "b"},
         {"op": "echo", "conn": "a", "data": b64(b"first, from a")},
@@ -794,7 +795,8 @@ CASES = [
          "dropped when send() takes only part.",
          "Unlike send(), this method continues to send data from bytes until either all data has been "
          "sent or an error occurs.",
-         "4 MiB echoed to a reader with a 4 KiB receive buffer, every byte in order", "e-large", echoes()),
+         "4 MiB echoed to a reader with a 4 KiB receive buffer that starts reading 1 s late, every byte "
+         "in order", "e-large", echoes()),
     Case("1.2.1", ("echo-client",), "The client sends the message, exactly.",
          "It calls .sendall() to send its message.", f"{MESSAGE!r} arrives, nothing more",
          "echo", echo_sent_message),

@@ -224,9 +224,11 @@ def summary(data, expected):
             "head": b64(data[:64])}
 
 
-def exchange(sock, data, delivery, timeout):
+def exchange(sock, data, delivery, timeout, read_after=0.0):
     """Send DATA (whole, byte by byte, or split) while reading the echo, so a blocking echo
-    server never deadlocks; the bytes read, and how it ended."""
+    server never deadlocks; the bytes read, and how it ended. READ_AFTER: seconds of sending
+    before the first read (a reader that is late: the server's send buffer fills, and its
+    send() takes only part)."""
     sock.setblocking(False)
     got = bytearray()
     view = memoryview(data)
@@ -240,11 +242,18 @@ def exchange(sock, data, delivery, timeout):
     outgoing = b""
     sent_chunks = 0
     deadline = time.monotonic() + timeout
+    read_from = time.monotonic() + read_after
     end = "complete"
     import selectors
     sel = selectors.DefaultSelector()
-    sel.register(sock, selectors.EVENT_READ | selectors.EVENT_WRITE)
+    sel.register(sock, selectors.EVENT_WRITE)
     while len(got) < len(data):
+        wanted = (selectors.EVENT_WRITE if outgoing or chunks else 0) | (
+            selectors.EVENT_READ if time.monotonic() >= read_from else 0)
+        if not wanted:  # all sent, not reading yet
+            time.sleep(0.01)
+            continue
+        sel.modify(sock, wanted)
         if time.monotonic() > deadline:
             end = "timeout"
             break
@@ -273,8 +282,6 @@ def exchange(sock, data, delivery, timeout):
                 got += piece
         if end != "complete":
             break
-        if not outgoing and not chunks:
-            sel.modify(sock, selectors.EVENT_READ)
     sel.close()
     sock.setblocking(True)
     return bytes(got), end
@@ -313,7 +320,8 @@ def client(host, port, steps):
                 result["data"] = b64(kept[:MAX_KEPT])
             elif op == "echo":
                 data = pattern(step["size"]) if "size" in step else base64.b64decode(step["data"])
-                got, end = exchange(conns[name], data, step.get("delivery", "whole"), step.get("timeout", 10))
+                got, end = exchange(conns[name], data, step.get("delivery", "whole"), step.get("timeout", 10),
+                                    step.get("read_after", 0.0))
                 result.update(summary(got, data), end=end, expected_length=len(data))
             elif op == "shutdown":
                 conns[name].shutdown(socket.SHUT_WR)

@@ -20,17 +20,12 @@ import sys
 import traceback
 
 import libserver
+import seeds
 
 BUGS = ("one-recv", "loopback")
 USAGE = f"Usage: {sys.argv[0]} [--bug NAME] <host> <port>"
 
-bug = None
-if len(sys.argv) > 1 and sys.argv[1] == "--bug":
-    if len(sys.argv) < 3 or sys.argv[2] not in BUGS:
-        print(USAGE)
-        sys.exit(2)
-    bug = sys.argv[2]
-    del sys.argv[1:3]
+bug = seeds.take_bug(BUGS, USAGE)
 
 sel = selectors.DefaultSelector()
 

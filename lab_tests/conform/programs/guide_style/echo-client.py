@@ -13,12 +13,12 @@ Seeded bugs: none (any --bug NAME is rejected).
 import socket
 import sys
 
+import seeds
+
 BUGS = ()
 USAGE = f"Usage: {sys.argv[0]} [--bug NAME] <host> <port> [message]"
 
-if len(sys.argv) > 1 and sys.argv[1] == "--bug":
-    print(USAGE)
-    sys.exit(2)
+seeds.take_bug(BUGS, USAGE)  # none: any --bug NAME is refused
 
 if len(sys.argv) not in (3, 4):
     print(f"Usage: {sys.argv[0]} <host> <port> [message]")

@@ -13,16 +13,12 @@ Seeded bugs (--bug NAME, first argument):
 import socket
 import sys
 
+import seeds
+
 BUGS = ("loopback",)
 USAGE = f"Usage: {sys.argv[0]} [--bug NAME] <host> <port>"
 
-bug = None
-if len(sys.argv) > 1 and sys.argv[1] == "--bug":
-    if len(sys.argv) < 3 or sys.argv[2] not in BUGS:
-        print(USAGE)
-        sys.exit(2)
-    bug = sys.argv[2]
-    del sys.argv[1:3]
+bug = seeds.take_bug(BUGS, USAGE)
 
 if len(sys.argv) != 3:
     print(f"Usage: {sys.argv[0]} <host> <port>")

@@ -16,12 +16,12 @@ import socket
 import sys
 import types
 
+import seeds
+
 BUGS = ()
 USAGE = f"Usage: {sys.argv[0]} [--bug NAME] <host> <port> <num_connections>"
 
-if len(sys.argv) > 1 and sys.argv[1] == "--bug":
-    print(USAGE)
-    sys.exit(2)
+seeds.take_bug(BUGS, USAGE)  # none: any --bug NAME is refused
 
 sel = selectors.DefaultSelector()
 messages = [b"Message 1 from client.", b"Message 2 from client."]

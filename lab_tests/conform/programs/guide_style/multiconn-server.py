@@ -17,16 +17,12 @@ import socket
 import sys
 import types
 
+import seeds
+
 BUGS = ("partial-send",)
 USAGE = f"Usage: {sys.argv[0]} [--bug NAME] <host> <port>"
 
-bug = None
-if len(sys.argv) > 1 and sys.argv[1] == "--bug":
-    if len(sys.argv) < 3 or sys.argv[2] not in BUGS:
-        print(USAGE)
-        sys.exit(2)
-    bug = sys.argv[2]
-    del sys.argv[1:3]
+bug = seeds.take_bug(BUGS, USAGE)
 
 sel = selectors.DefaultSelector()
 
