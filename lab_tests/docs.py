@@ -15,6 +15,7 @@ from pathlib import Path
 
 from lab_tests import topology
 from lab_tests.conform import cases as conformance
+from lab_tests.conform import runner as conform_runner
 from lab_tests.lab import binding_matrix, test_hostnames
 from socketlab.errors import Outcome
 
@@ -109,6 +110,7 @@ GENERATORS: dict[str, Callable[[], str]] = {
     "lab_tests.topology.picture": topology.picture,
     "lab_tests.lab.test_hostnames.RECOMMENDATIONS": test_hostnames.recommendation_table,
     "lab_tests.conform.cases.CASES": conformance.case_table,
+    "lab_tests.conform.runner.PORTS": conform_runner.ports_table,
     "lab_tests.lab.binding_matrix.EXPECTED": binding_matrix.table,
     "socketlab.protocol.limits": limits_table,
     "socketlab.cli.GROUPS.server": server_options_table,

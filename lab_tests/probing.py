@@ -29,6 +29,15 @@ def probe_port(rule: topology.Rule) -> int:
     return min((p for p in OPEN if rule.first <= p <= rule.last), default=rule.first)
 
 
+def seen(rule: topology.Rule) -> Outcome:
+    """What a probe of :func:`probe_port` meets: the rule's outcome; but where the router accepts
+    a range no server of the lab listens in (the conformance suite's), the server's own
+    refusal, the router having let the SYN through."""
+    if rule.outcome == Outcome.CONNECTED and not any(rule.first <= p <= rule.last for p in OPEN):
+        return Outcome.REFUSED
+    return rule.outcome
+
+
 def probe_timeout(outcome: Outcome, timeout: float) -> float:
     return UNREACHABLE_TIMEOUT if outcome == Outcome.UNREACHABLE else timeout
 

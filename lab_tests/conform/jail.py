@@ -5,7 +5,8 @@ root, through ``docker exec``; the PowerPC guest through ``guest-exec``), so it 
 library only and runs on the guest's CPython 3.11.2 too. One JSON line out, always::
 
     jail unpack                       stdin: a tar of PROGRAM; into PROGRAM_DIR, read-only
-    jail run DEADLINE -- ARGV...      run a client to its end or its deadline
+    jail runs                         stdin: [{"argv": [...], "deadline": S}, ...]: run each
+                                      client in turn, to its end or its deadline
     jail ensure PORTS WAIT -- ARGV... the server runs (started if not, on the first of PORTS,
                                       comma-separated, with no socket at all: not even a
                                       TIME_WAIT another program left); PORT in ARGV is it
@@ -141,8 +142,13 @@ class Collector:
         return (bytes(self.head) + middle + bytes(self.tail)).decode("utf-8", "replace")
 
 
+def runs():
+    """The clients on stdin, one after the other: one JSON list of their results."""
+    reply([run(item["deadline"], item["argv"]) for item in json.load(sys.stdin)])
+
+
 def run(deadline, argv):
-    """Run a client until it exits (and its output ends) or DEADLINE seconds pass."""
+    """Run a client until it exits (and its output ends) or DEADLINE seconds pass; its result."""
     started = time.monotonic()
     pipes = [os.pipe(), os.pipe()]
     pid = spawn(argv, pipes[0][1], pipes[1][1])
@@ -178,9 +184,9 @@ def run(deadline, argv):
     for fd in streams:
         os.close(fd)
     out, err = streams[pipes[0][0]], streams[pipes[1][0]]
-    reply({"returncode": returncode, "stopped": stopped, "duration_s": round(duration, 3),
-           "left_running": left - (1 if stopped else 0) if left else 0,
-           "stdout": out.text(), "stderr": err.text(), "truncated": out.dropped + err.dropped})
+    return {"returncode": returncode, "stopped": stopped, "duration_s": round(duration, 3),
+            "left_running": left - (1 if stopped else 0) if left else 0,
+            "stdout": out.text(), "stderr": err.text(), "truncated": out.dropped + err.dropped}
 
 
 # --- servers -------------------------------------------------------------------------------
@@ -394,8 +400,8 @@ def main(args):
     command = args[0]
     if command == "unpack":
         unpack()
-    elif command == "run":
-        run(float(args[1]), args[3:])
+    elif command == "runs":
+        runs()
     elif command == "ensure":
         ensure([int(p) for p in args[1].split(",")], float(args[2]), args[4:])
     elif command == "stop":

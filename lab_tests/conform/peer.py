@@ -4,14 +4,15 @@ for servers under test. It records the bytes; the runner (lab_tests/conform/case
 Sent to a lab host as ``python3 -c`` (as lab_tests/conform/jail.py is), run as the unprivileged
 user; standard library and the image's socketlab package (the answers: ``app.respond``)::
 
-    peer serve PORT PLAN     a server: PLAN (JSON) says how to answer each connection; prints
-                             "ready", serves until its stdin ends, then one JSON line
+    peer serve PLANS         servers: PLANS (JSON, {port: plan}) says how each answers its
+                             connections; prints "ready", serves until its stdin ends, then
+                             one JSON line, {port: {"connections": [...]}}
     peer client HOST PORT    a client: the steps (JSON list) on stdin; one JSON line
 
 The bytes travel as base64 in the JSON; what could be large (an echo of megabytes) travels as
 its length, SHA-256 and the first bytes that differ.
 
-A serve PLAN: ``{"read": "message"|"stream", "reply": "answer"|"echo"|"none",
+A plan: ``{"read": "message"|"stream", "reply": "answer"|"echo"|"none",
 "delivery": "whole"|"bytes"|[offsets], "end": "close"|"reset"|"hold"}``. "message" reads one
 message of the guide's protocol (its length prefix read big-endian, as the guide's receiver
 does; a prefix that promises more than arrives is given up on after IDLE seconds of silence).
@@ -189,23 +190,27 @@ class Server:
             return b""
 
 
-def serve(port, plan):
-    server = Server(port, json.loads(plan))
-    thread = threading.Thread(target=server.serve, daemon=True)
-    thread.start()
+def serve(plans):
+    """One server per port of PLANS ({port: plan}), all at once: one per run of a position's
+    client exchanges, so the program under test meets them one after the other."""
+    servers = {port: Server(int(port), plan) for port, plan in plans.items()}
+    threads = [threading.Thread(target=server.serve, daemon=True) for server in servers.values()]
+    for thread in threads:
+        thread.start()
     print("ready", flush=True)
     # The runner closes stdin when the program under test is done; a runner that went away
     # never does: LIFETIME bounds the wait, so no server of the suite outlives its run for long.
     ended = threading.Event()
     threading.Thread(target=lambda: (sys.stdin.read(), ended.set()), daemon=True).start()
     ended.wait(LIFETIME)
-    server.stopping.set()
-    thread.join()
+    for server in servers.values():
+        server.stopping.set()
+    for thread in threads:
+        thread.join()
     deadline = time.time() + 2
-    while time.time() < deadline and any("t_end" not in r for r in server.records):
+    while time.time() < deadline and any("t_end" not in r for s in servers.values() for r in s.records):
         time.sleep(0.02)
-    with server.lock:
-        print(json.dumps({"connections": server.records}), flush=True)
+    print(json.dumps({port: {"connections": server.records} for port, server in servers.items()}), flush=True)
 
 
 # --- the client side: steps ------------------------------------------------------------------
@@ -371,7 +376,7 @@ def recv_until_close(sock, kept, timeout):
 
 def main(args):
     if args[0] == "serve":
-        serve(int(args[1]), args[2])
+        serve(json.loads(args[1]))
     elif args[0] == "client":
         client(args[1], int(args[2]), json.loads(sys.stdin.read()))
     else:

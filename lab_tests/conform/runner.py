@@ -43,15 +43,30 @@ HERE = Path(__file__).resolve().parent
 JAIL = (HERE / "jail.py").read_text()
 PEER = (HERE / "peer.py").read_text()
 POSITIONS = ("little-endian", "big-endian")
-#: The ports of the suite's servers for clients under test (one per position, so the two
-#: positions run side by side), and those a server under test may be told: the router accepts a
-#: range for the suite (services/router/nftables.conf). A server under test gets the first of
-#: SERVER_PORTS with no socket at all on its host (jail.ensure), so it never meets a TIME_WAIT
-#: an earlier run left: the guide's echo and multi-connection servers do not set SO_REUSEADDR.
-_PEER_PORTS = topology.conformance_ports()[:2]
-PEER_PORT = dict(zip(("little-endian", "big-endian"), _PEER_PORTS))
-SERVER_PORTS = [p for p in topology.conformance_ports() if p not in _PEER_PORTS]
+#: The router accepts a range of ports for the suite (services/router/nftables.conf), cut in
+#: three: the ports a server under test may be told (it gets the first with no socket at all on
+#: its host, jail.ensure, so it never meets a TIME_WAIT an earlier run left: the guide's echo
+#: and multi-connection servers do not set SO_REUSEADDR), and one port per client run in each
+#: position: all of a position's servers of the suite listen at once, and the program under
+#: test meets them one after the other in one call of the jail (a program start in the guest
+#: costs 1-3 s; the jail's own start is not paid again for each run).
+_RANGE = list(topology.conformance_ports())
+SERVER_PORTS = _RANGE[:8]
+PEER_PORTS = {"little-endian": _RANGE[8:24], "big-endian": _RANGE[24:40]}
 PORT_MARK = "@@PORT@@"  # jail.PORT_MARK: where the port the jail picks goes
+
+
+def ports_table() -> str:
+    """docs/conformance.md's ports (``make docs``)."""
+    def span(ports):
+        return f"{ports[0]}-{ports[-1]}"
+    return "\n".join([
+        "| what | ports |", "| --- | --- |",
+        f"| a server under test is told one of | {span(SERVER_PORTS)} |",
+        *(f"| the suite's servers for a client in the {name} position, one a run | {span(ports)} |"
+          for name, ports in PEER_PORTS.items()),
+        f"| the router accepts, for the suite | {span(_RANGE)} |",
+    ]) + "\n"
 SERVER_V4, CLIENT_V4, GUEST_V4 = topology.SERVER_V4, topology.CLIENT_V4, topology.GUEST_V4
 #: The exec agent carries a request of at most 1 MiB of JSON: the packed folder, base64.
 MAX_PACKED = 700 * 1024
@@ -260,8 +275,8 @@ class Setting:
     position: suite.Position
     program: Place   # where the program under test runs
     peer: str        # the container of the suite's side
-    target: str      # clients: the address of the suite's server; servers: the program's address
-    peer_port: int
+    target: str      # clients: the address of the suite's servers; servers: the program's address
+    ports: list      # clients: the suite's servers' ports, one a run; servers: those it may be told
 
 
 def setting(name: str, role: str) -> Setting:
@@ -270,49 +285,56 @@ def setting(name: str, role: str) -> Setting:
         place = Place("client-ppc", guest=True) if guest else Place("client")
         address = GUEST_V4 if guest else CLIENT_V4
         return Setting(suite.Position(name, "big" if guest else "little", address), place,
-                       container("server"), SERVER_V4, PEER_PORT[name])
+                       container("server"), SERVER_V4, PEER_PORTS[name])
     place = Place("client-ppc", guest=True) if guest else Place("server")
     address = GUEST_V4 if guest else SERVER_V4
     return Setting(suite.Position(name, "big" if guest else "little", address), place,
-                   container("client"), address, SERVER_PORTS[0])
+                   container("client"), address, SERVER_PORTS)
 
 
 def argv_for(template: list, values: dict) -> list:
     return [word.format(**values) for word in template]
 
 
-def run_client(opts: Options, where: Setting, exchange: suite.Exchange) -> list:
-    runs = []
-    for plan in exchange.plans or (None,):
-        port = exchange.port or where.peer_port
-        values = dict(suite.args_for(opts.role, exchange), host=where.target, port=str(port))
-        argv = argv_for(opts.template, values)
-        deadline = exchange.deadline + (GUEST_EXTRA if where.program.guest else 0)
-        peer = None
-        t0 = time.time()
-        if plan is not None:
-            peer = subprocess.Popen(["docker", "exec", "-i", "-u", "socketlab", where.peer, "python3", "-c", PEER,
-                                     "serve", str(port), json.dumps(plan)],
-                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            ready = peer.stdout.readline()
-            if ready.strip() != b"ready":
-                peer.kill()
-                raise LabFailure(f"the suite's server did not start on port {port}: "
-                                 f"{peer.stderr.read().decode('utf-8', 'replace')[-1500:]}")
-        try:
-            result = where.program.jail("run", f"{deadline:g}", "--", *argv, timeout=deadline)
-        finally:
-            record = {}
-            if peer is not None:
-                out, err = peer.communicate(b"", timeout=30)
-                lines = [l for l in out.decode("utf-8", "replace").splitlines() if l.startswith("{")]
-                if not lines:
-                    raise LabFailure(f"the suite's server said nothing: {err.decode('utf-8', 'replace')[-1500:]}")
-                record = json.loads(lines[-1])
-                record["plan"] = plan
-        result["argv"], result["port"] = argv, port
-        runs.append(suite.Run(result, record, t0, time.time()))
-    return runs
+def run_clients(opts: Options, where: Setting, exchanges: list) -> dict:
+    """Every run of EXCHANGES, in one call of the jail: the suite's servers for all of them
+    listen at once, one port each; {exchange key: [Run, ...]}."""
+    planned, items, plans = [], [], {}
+    ports = iter(where.ports)
+    for exchange in exchanges:
+        for plan in exchange.plans or (None,):
+            port = exchange.port or next(ports)
+            if plan is not None:
+                plans[str(port)] = plan
+            values = dict(suite.args_for(opts.role, exchange), host=where.target, port=str(port))
+            deadline = exchange.deadline + (GUEST_EXTRA if where.program.guest else 0)
+            planned.append((exchange, plan, port))
+            items.append({"argv": argv_for(opts.template, values), "deadline": deadline})
+    t0 = time.time()
+    peer = subprocess.Popen(["docker", "exec", "-i", "-u", "socketlab", where.peer, "python3", "-c", PEER,
+                             "serve", json.dumps(plans)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if peer.stdout.readline().strip() != b"ready":
+        peer.kill()
+        raise LabFailure(f"the suite's servers did not start on {', '.join(plans)}: "
+                         f"{peer.stderr.read().decode('utf-8', 'replace')[-1500:]}")
+    try:
+        results = where.program.jail("runs", timeout=sum(item["deadline"] + 5 for item in items),
+                                     stdin=json.dumps(items).encode())
+    finally:
+        out, err = peer.communicate(b"", timeout=30)
+    lines = [line for line in out.decode("utf-8", "replace").splitlines() if line.startswith("{")]
+    if not lines:
+        raise LabFailure(f"the suite's servers said nothing: {err.decode('utf-8', 'replace')[-1500:]}")
+    records = json.loads(lines[-1])
+    t1 = time.time()
+    done: dict = {}
+    for (exchange, plan, port), item, result in zip(planned, items, results, strict=True):
+        record = dict(records.get(str(port), {}), plan=plan) if plan is not None else {}
+        result["argv"], result["port"] = item["argv"], port
+        # one window for the batch: the packets of a run are told apart by its own port
+        done.setdefault(exchange.key, []).append(suite.Run(result, record, t0, t1))
+    return done
 
 
 def run_server(opts: Options, where: Setting, exchange: suite.Exchange, state: dict) -> list:
@@ -321,7 +343,7 @@ def run_server(opts: Options, where: Setting, exchange: suite.Exchange, state: d
     wait = 15.0 + (GUEST_EXTRA if where.program.guest else 0)
     for steps in exchange.steps:
         t0 = time.time()
-        started = where.program.jail("ensure", ",".join(map(str, SERVER_PORTS)), f"{wait:g}", "--", *template,
+        started = where.program.jail("ensure", ",".join(map(str, where.ports)), f"{wait:g}", "--", *template,
                                      timeout=wait + 10)
         attach_output(state.get("last"), started.get("before") or started.get("output"))
         port = started["port"]
@@ -368,15 +390,14 @@ def run_position(opts: Options, name: str, cases: list, results: dict, say,
     state: dict = {}
     done: dict = {}
     try:
+        if opts.role in suite.CLIENTS:
+            wanted = list(dict.fromkeys(case.exchange for case in cases))
+            done = run_clients(opts, where, [suite.EXCHANGES[key] for key in wanted])
         for case in cases:
             if abort.is_set():
                 return
             if case.exchange not in done:
-                exchange = suite.EXCHANGES[case.exchange]
-                if opts.role in suite.CLIENTS:
-                    done[case.exchange] = run_client(opts, where, exchange)
-                else:
-                    done[case.exchange] = run_server(opts, where, exchange, state)
+                done[case.exchange] = run_server(opts, where, suite.EXCHANGES[case.exchange], state)
             runs = done[case.exchange]
             finding = case.judge(runs, where.position)
             problem = next((r.program.get("problem") for r in runs if r.program.get("problem")), None)

@@ -1,5 +1,5 @@
 """A synthetic conformance report, the one both report tests read (lab_tests/unit/test_conform_report.py
-and lab_tests/lab/test_conform_page.py): two positions, every verdict, a program's hostile
+and lab_tests/guest/test_conform_page.py): two positions, every verdict, a program's hostile
 output, a case without packets, one with 500, and a small exchange drawn by hand.
 
 :data:`EXCHANGE` is that exchange with what its ladder must show, packet by packet: the label

@@ -1,7 +1,9 @@
 """The conformance report's page as a browser shows it: Debian's headless Chromium (installed
 by scripts/setup-host.sh) renders the synthetic report of lab_tests/conform/sample.py, and
 the test reads the counts, the result line and every verdict back from the rendered DOM.
-No Docker: the lab tier because that is where the host's browser is set up.
+No Docker; in the guest tier all the same, where the host's browser is set up and which runs
+last: Chromium's renders take both cores for seconds, and the Docker-free tiers beside the lab's
+hold timing-sensitive tests (lab_tests/loopback/test_hostile_peers.py).
 
 The screenshot is kept as artifacts/conformance-page/screenshot.png, the page beside it."""
 
