@@ -95,7 +95,7 @@ def dissector_constants() -> str:
     return (f"local MAX_HEADER_LENGTH = {protocol.MAX_HEADER_LENGTH}   -- socketlab.protocol.MAX_HEADER_LENGTH\n"
             f"local MAX_CONTENT_LENGTH = {protocol.MAX_CONTENT_LENGTH}  -- socketlab.protocol.MAX_CONTENT_LENGTH\n"
             f"local MAX_JSON_DEPTH = {protocol.MAX_JSON_DEPTH}   -- socketlab.protocol.MAX_JSON_DEPTH\n"
-            f"local PORTS = {{ {', '.join(map(str, ports))} }}  -- the lab's plain app servers (services/hosts/server.sh)\n")
+            f"local PORTS = {{ {', '.join(map(str, ports))} }}  -- the lab's plain app servers (server.sh)\n")
 
 
 def outcomes() -> str:

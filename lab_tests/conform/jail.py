@@ -349,7 +349,8 @@ def ensure(ports, wait, argv):
         time.sleep(0.05)
     output, status = take_output(state)
     reply({"restarted": True, "port": port, "argv": argv, "previous": previous, "before": before,
-           "listening": found, "started_in_s": round(time.monotonic() - started, 3), "output": output, "exited": status})
+           "listening": found, "started_in_s": round(time.monotonic() - started, 3), "output": output,
+           "exited": status})
 
 
 def stop():

@@ -235,12 +235,12 @@ def container(service: str) -> str:
 
 
 def docker(argv: list, *, stdin: bytes | None = None, timeout: float) -> dict:
-    """Run ``docker exec ...`` and parse the one JSON line it prints last."""
+    """Run ``docker exec ...`` and parse the one JSON line (an object or a list) it prints last."""
     try:
         done = subprocess.run(argv, input=stdin, capture_output=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         raise LabFailure(f"{shlex.join(argv[:6])}... did not return within {timeout:.0f} s") from None
-    lines = [line for line in done.stdout.decode("utf-8", "replace").splitlines() if line.startswith("{")]
+    lines = [line for line in done.stdout.decode("utf-8", "replace").splitlines() if line.startswith(("{", "["))]
     if not lines:
         raise LabFailure(f"{shlex.join(argv[:5])}... exit {done.returncode}: "
                          f"{done.stderr.decode('utf-8', 'replace').strip()[-1500:]}")

@@ -156,7 +156,8 @@ def test_lab_ports_are_named_not_spelled():
     found = {str(path.relative_to(root)) for path in root.rglob("*.py")
              if path.name != "topology.py" and path.parts[len(root.parts)] != "unit"
              and spelled.search(path.read_text())}
-    assert found <= set(LITERAL_PORTS), f"name these ports from lab_tests/topology.py: {sorted(found - set(LITERAL_PORTS))}"
+    assert found <= set(LITERAL_PORTS), \
+        f"name these ports from lab_tests/topology.py: {sorted(found - set(LITERAL_PORTS))}"
     for name in found:
         assert "A literal port on purpose" in (root / name).read_text(), f"{name}: say why in one comment"
     assert len(LITERAL_PORTS) <= 2

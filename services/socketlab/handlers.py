@@ -3,8 +3,8 @@ runs for each connection. No sockets here: bytes in, bytes out.
 
 Each is a :class:`socketlab.server.Handler` (the loop's contract, with the loop);
 :class:`EchoHandler` is the guide's echo and multi-connection server, :class:`AppHandler` its
-application server on top of :mod:`socketlab.protocol` and :mod:`socketlab.app`. The same handlers run under the asyncio baseline of the benchmark, so it
-compares I/O layers only.
+application server on top of :mod:`socketlab.protocol` and :mod:`socketlab.app`. The same
+handlers run under the asyncio baseline of the benchmark, so it compares I/O layers only.
 """
 
 from __future__ import annotations

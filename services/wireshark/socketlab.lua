@@ -21,7 +21,7 @@
 local MAX_HEADER_LENGTH = 16384   -- socketlab.protocol.MAX_HEADER_LENGTH
 local MAX_CONTENT_LENGTH = 4194304  -- socketlab.protocol.MAX_CONTENT_LENGTH
 local MAX_JSON_DEPTH = 32   -- socketlab.protocol.MAX_JSON_DEPTH
-local PORTS = { 65432, 65433, 65434, 65437 }  -- the lab's plain app servers (services/hosts/server.sh)
+local PORTS = { 65432, 65433, 65434, 65437 }  -- the lab's plain app servers (server.sh)
 -- end of generated
 local ARRAY_MEDIA_TYPE = "binary/x-socketlab-array"
 -- dtype -> bytes per value and kind (socketlab.arrays.DTYPES)
