@@ -28,11 +28,11 @@ from lab_tests.harness import ARTIFACTS, REPO
 pytestmark = pytest.mark.guest
 
 SOCKETLAB = {
-    "app-client": "python3 -m socketlab app-client {host} {port} {action} {value} --timeout 5",
+    "app-client": "python3 -m socketlab app-client {host} {port} {action} {value} --timeout 3",
     "app-server": "python3 -m socketlab app-server {host} {port}",
-    "echo-client": "python3 -m socketlab echo-client {host} {port} {message} --timeout 5",
+    "echo-client": "python3 -m socketlab echo-client {host} {port} {message} --timeout 3",
     "echo-server": "python3 -m socketlab echo-server {host} {port}",
-    "multiconn-client": "python3 -m socketlab multiconn-client {host} {port} {num_conns} --timeout 5",
+    "multiconn-client": "python3 -m socketlab multiconn-client {host} {port} {num_conns} --timeout 3",
     "multiconn-server": "python3 -m socketlab multiconn-server {host} {port}",
 }
 GUIDE_STYLE = REPO / "lab_tests/conform/programs/guide_style"
