@@ -750,7 +750,7 @@ EXCHANGES = {e.key: e for e in [
     Exchange("e-split", steps=([{"op": "connect", "conn": "a"},
                                 {"op": "echo", "conn": "a", "data": b64(ECHO_DATA), "delivery": [5]}],)),
     Exchange("e-large", steps=([{"op": "connect", "conn": "a", "rcvbuf": 4096},
-                                {"op": "echo", "conn": "a", "size": 4 << 20, "timeout": 30, "read_after": 1.0}],),
+                                {"op": "echo", "conn": "a", "size": 1 << 20, "timeout": 30, "read_after": 1.0}],),
              deadline=45),
     Exchange("m-two", steps=([
         {"op": "connect", "conn": "a"}, {"op": "connect", "conn": "b"},
@@ -791,11 +791,11 @@ CASES = [
     Case("1.1.4", ("echo-server",), "A message split in two comes back whole.",
          ".recv() may need to be called again ... to receive the whole message",
          "b'Hello' then b', world', both echoed", "e-split", echoes()),
-    Case("1.1.5", ("echo-server", "multiconn-server"), "4 MiB to a slow reader come back whole: nothing "
+    Case("1.1.5", ("echo-server", "multiconn-server"), "1 MiB to a slow reader comes back whole: nothing "
          "dropped when send() takes only part.",
          "Unlike send(), this method continues to send data from bytes until either all data has been "
          "sent or an error occurs.",
-         "4 MiB echoed to a reader with a 4 KiB receive buffer that starts reading 1 s late, every byte "
+         "1 MiB echoed to a reader with a 4 KiB receive buffer that starts reading 1 s late, every byte "
          "in order", "e-large", echoes()),
     Case("1.2.1", ("echo-client",), "The client sends the message, exactly.",
          "It calls .sendall() to send its message.", f"{MESSAGE!r} arrives, nothing more",
