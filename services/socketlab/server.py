@@ -224,12 +224,21 @@ class Server:
                 if self._unchecked:
                     self._check_lingering()
                 self._expire()
-                if self.after_round is not None:
-                    self.after_round()
+                self._after_round()
         finally:
             self._close_all()
-            if self.after_round is not None:
-                self.after_round()
+            self._after_round()
+
+    def _after_round(self) -> None:
+        """Call ``after_round``; one that fails (stdout gone: a reader of the commentary that
+        went away) is logged once and dropped, and the loop goes on serving."""
+        if self.after_round is None:
+            return
+        try:
+            self.after_round()
+        except OSError as exc:
+            log.warning("after each round: %s; no more of it", exc)
+            self.after_round = None
 
     def shutdown(self) -> None:
         """Ask :meth:`serve_forever` to stop. Safe from a signal handler or another thread."""
