@@ -47,10 +47,14 @@ GUIDE_CMD = {
 #: What the guide's approach does not do (no timeouts, no words for failures, a server that a
 #: reset crashes, an echo client reading once): the INFORMATIONAL verdicts it must get, and
 #: only these.
+#: The same, where the guide's approach gives either verdict by timing: its multi-connection
+#: client meets the router's ICMP error as EHOSTUNREACH or, when the error comes between two of
+#: its calls, as a BlockingIOError (4.3.6: it says "No route to host" only in the first case).
+GUIDE_EITHER = {"multiconn-client": {"4.3.6"}}
 GUIDE_INFORMATIONAL = {
     "app-client": {"4.2.1", "4.3.1", "4.2.2", "4.3.2"},
     "echo-client": {"1.2.4", "1.2.5", "4.2.1", "4.3.1", "4.2.2", "4.3.2", "4.2.6"},
-    "multiconn-client": {"4.2.1", "4.3.1", "4.2.2", "4.3.2", "4.2.6", "4.3.6"},
+    "multiconn-client": {"4.2.1", "4.3.1", "4.2.2", "4.3.2", "4.2.6"},
     "app-server": set(),
     "echo-server": set(),
     "multiconn-server": {"2.1.5"},
@@ -88,7 +92,8 @@ def test_the_guide_style_gets_no_fail_and_only_the_informational_it_should(lab, 
     report, verdicts = run(lab, role, GUIDE_STYLE, guide(role), ARTIFACTS / "conformance-guide-style" / role)
     assert not failing(verdicts), {k: verdicts[k]["observed"] for k in failing(verdicts)}
     expected = {(case_id, p) for case_id in GUIDE_INFORMATIONAL[role] for p in runner.POSITIONS}
-    assert failing(verdicts, "INFORMATIONAL") == expected
+    either = {(case_id, p) for case_id in GUIDE_EITHER.get(role, ()) for p in runner.POSITIONS}
+    assert expected - either <= failing(verdicts, "INFORMATIONAL") <= expected | either
     assert failing(verdicts, "UNIMPLEMENTED") == ({("3.4.1", p) for p in runner.POSITIONS}
                                                   | {("3.4.2", p) for p in runner.POSITIONS}
                                                   if role == "app-client" else

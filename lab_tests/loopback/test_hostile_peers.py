@@ -177,6 +177,13 @@ def hammer(host, port, wire, stop: threading.Event, answered: threading.Event):
         answered.set()
 
 
+def timed_ask(host, port, wire: bytes) -> float:
+    """Seconds for one request and its whole answer, nobody else served."""
+    start = time.monotonic()
+    ask(host, port, wire, timeout=30)
+    return time.monotonic() - start
+
+
 def right_client_p50(host, port, attackers: int, wire: bytes, rounds: int = 20) -> float:
     """A right client's median latency while ``attackers`` peers send ``wire`` in a loop."""
     stop, answered = threading.Event(), threading.Event()
@@ -210,17 +217,22 @@ COSTLIEST = {  # name -> (the request, the budget in MiB)
 def test_the_costliest_requests_leave_the_loop_free_for_others(app_server, capsys, name):
     """Eight peers send the request that costs the server most CPU per byte, again and again:
     JSON as deep and as long as the limits allow; the array of the most values (the answer
-    repeats them, with their statistics). The guide's commentary is on: the worst case."""
+    repeats them, with their statistics). The guide's commentary is on: the worst case.
+    The bound: 300 ms, or twice what one such request takes alone on this machine now, when
+    that is more (a right client may wait behind the one being served; the 4 MiB array alone
+    takes 0.18-0.25 s here, and the tiers beside this one share the two cores)."""
     wire, budget_mib = COSTLIEST[name]
     assert len(DEEP_LISTS) <= protocol.MAX_JSON_CONTENT_LENGTH
     server = app_server("--max-buffered", str(budget_mib * MiB))
+    alone = sorted(timed_ask(server.host, server.port, wire) for _ in range(3))[1]
+    bound = max(0.300, 2 * alone)
     p50 = right_client_p50(server.host, server.port, 8, wire)
     peak = rss_kib(server.process.pid, "VmHWM")
     with capsys.disabled():
         print(f"\n[costliest] 8 peers sending {name} ({len(wire)} bytes), again and again, budget "
-              f"{budget_mib} MiB: a right client's p50 {p50 * 1000:.1f} ms; server peak RSS "
-              f"{peak / 1024:.1f} MiB")
-    assert p50 <= 0.300
+              f"{budget_mib} MiB: a right client's p50 {p50 * 1000:.1f} ms (bound {bound * 1000:.0f} ms; one "
+              f"such request alone {alone * 1000:.1f} ms); server peak RSS {peak / 1024:.1f} MiB")
+    assert p50 <= bound
     assert peak / 1024 <= budget_mib + 64
     assert server.process.poll() is None
 
