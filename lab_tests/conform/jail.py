@@ -80,7 +80,7 @@ def sweep():
     deadline = time.monotonic() + 5
     while processes() and time.monotonic() < deadline:
         reap()
-        time.sleep(0.02)
+        time.sleep(0.02)  # polling /proc until the killed are gone, with a deadline
     return len(before)
 
 
@@ -170,7 +170,7 @@ def run(deadline, argv):
             stopped = True
             break
         if not open_fds:
-            time.sleep(0.05)
+            time.sleep(0.05)  # polling waitpid for the program's exit, with its deadline
             continue
         ready, _, _ = select.select(list(open_fds), [], [], 0.05)
         for fd in ready:
@@ -346,7 +346,7 @@ def ensure(ports, wait, argv):
         found = listening(port)
         if found or (pid and not alive(pid)) or os.path.exists(state["status"]):
             break
-        time.sleep(0.05)
+        time.sleep(0.05)  # polling the server's own signal, a LISTEN socket, with a deadline
     output, status = take_output(state)
     reply({"restarted": True, "port": port, "argv": argv, "previous": previous, "before": before,
            "listening": found, "started_in_s": round(time.monotonic() - started, 3), "output": output,
@@ -361,7 +361,7 @@ def stop():
         return
     deadline = time.monotonic() + 5
     while not os.path.exists(state["status"]) and time.monotonic() < deadline:
-        time.sleep(0.02)
+        time.sleep(0.02)  # polling for the keeper's status file, with a deadline
     output, status = take_output(state)
     os.unlink(SERVER_STATE)
     reply({"stopped": True, "left_running": left, "output": output, "exited": status})

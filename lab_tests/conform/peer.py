@@ -209,7 +209,7 @@ def serve(plans):
         thread.join()
     deadline = time.time() + 2
     while time.time() < deadline and any("t_end" not in r for s in servers.values() for r in s.records):
-        time.sleep(0.02)
+        time.sleep(0.02)  # polling the handlers' own end marks, with a deadline
     print(json.dumps({port: {"connections": server.records} for port, server in servers.items()}), flush=True)
 
 
@@ -256,7 +256,7 @@ def exchange(sock, data, delivery, timeout, read_after=0.0):
         wanted = (selectors.EVENT_WRITE if outgoing or chunks else 0) | (
             selectors.EVENT_READ if time.monotonic() >= read_from else 0)
         if not wanted:  # all sent, not reading yet
-            time.sleep(0.01)
+            time.sleep(0.01)  # the late reader the step asks for: pacing, not readiness
             continue
         sel.modify(sock, wanted)
         if time.monotonic() > deadline:
@@ -336,7 +336,7 @@ def client(host, port, steps):
             elif op == "close":
                 conns.pop(name).close()
             elif op == "pause":
-                time.sleep(step["seconds"])
+                time.sleep(step["seconds"])  # a step of the exchange (a gap between peers), not readiness
             result["ok"] = True
         except (OSError, KeyError) as exc:
             result["ok"] = False
