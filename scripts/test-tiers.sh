@@ -2,7 +2,8 @@
 # `make test`: every tier, in two pytest runs side by side on the machine's two cores.
 #
 #   lab side    -m "lab or guest"       the Compose lab and the PowerPC guest: one lab per
-#                                       session, so one run, in order (its output streams here)
+#                                       session, so one run, in order (its output streams here,
+#                                       and its summary is printed again at the end on a failure)
 #   local side  -m "not (lab or guest)" unit, loopback, fuzz smoke: no Docker (its output is
 #                                       printed when it ends)
 #
@@ -18,13 +19,19 @@ started=$SECONDS
 "$PYTEST" -m "not (lab or guest)" --junitxml=artifacts/junit-local.xml "$@" >artifacts/test-local.log 2>&1 &
 local_pid=$!
 SOCKETLAB_REQUIRE_LAB=1 SOCKETLAB_LAB_BUILD=0 \
-    "$PYTEST" -m "lab or guest" --junitxml=artifacts/junit-lab.xml "$@"
-lab_rc=$?
+    "$PYTEST" -m "lab or guest" --junitxml=artifacts/junit-lab.xml "$@" 2>&1 | tee artifacts/test-lab.log
+lab_rc=${PIPESTATUS[0]}
 wait "$local_pid"
 local_rc=$?
 echo
 echo "=============== local side (unit, loopback, fuzz): artifacts/test-local.log ==============="
 cat artifacts/test-local.log
+# The lab side's failures again, last: what a CI log shows first is its tail.
+if [[ $lab_rc -ne 0 ]]; then
+    echo
+    echo "=============== lab side (lab, guest), its summary again: artifacts/test-lab.log ==============="
+    sed -n '/short test summary info/,$p' artifacts/test-lab.log | tail -n 60
+fi
 
 args_given=$#
 status=0

@@ -47,3 +47,24 @@ def test_the_guests_tests_run_last_and_the_rest_keep_their_order():
     names = [item.nodeid for item in items]
     conftest.pytest_collection_modifyitems(None, items)
     assert [item.nodeid for item in items] == [names[0], names[3], names[1], names[2]]
+
+
+def test_make_test_repeats_the_lab_sides_failures_at_its_end(tmp_path):
+    """A CI log is read from its tail: the lab side's summary comes again after the local side's
+    log, and both sides' statuses decide the exit (scripts/test-tiers.sh, run on a fake pytest)."""
+    import shutil
+    import subprocess
+
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(conftest.REPO / "scripts" / "test-tiers.sh", tmp_path / "scripts")
+    fake = tmp_path / "fake-pytest"
+    fake.write_text('#!/bin/sh\ncase "$2" in\n'
+                    '  "lab or guest") printf "lab...\\n== short test summary info ==\\nFAILED lab/test_x.py::t - boom\\n"; exit 1;;\n'
+                    '  *) echo "local passed"; exit 0;;\nesac\n')
+    fake.chmod(0o755)
+    done = subprocess.run(["bash", str(tmp_path / "scripts" / "test-tiers.sh")], env={"PYTEST": str(fake), "PATH": "/usr/bin:/bin"},
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1
+    tail = done.stdout[done.stdout.index("local passed"):]
+    assert "FAILED lab/test_x.py::t - boom" in tail
+    assert "the lab side failed (pytest exit 1)" in done.stderr
