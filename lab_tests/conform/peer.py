@@ -7,7 +7,10 @@ user; standard library and the image's socketlab package (the answers: ``app.res
     peer serve PLANS         servers: PLANS (JSON, {port: plan}) says how each answers its
                              connections; prints "ready", serves until its stdin ends, then
                              one JSON line, {port: {"connections": [...]}}
-    peer client HOST PORT    a client: the steps (JSON list) on stdin; one JSON line
+    peer client HOST PORT [--refused-ends]
+                             a client: the steps (JSON list) on stdin; one JSON line
+                             (--refused-ends: a refused first connect is the only step run:
+                             the runner starts the server again and repeats the exchange)
 
 The bytes travel as base64 in the JSON; what could be large (an echo of megabytes) travels as
 its length, SHA-256 and the first bytes that differ.
@@ -20,6 +23,7 @@ does; a prefix that promises more than arrives is given up on after IDLE seconds
 """
 
 import base64
+import errno
 import hashlib
 import json
 import socket
@@ -292,7 +296,7 @@ def exchange(sock, data, delivery, timeout, read_after=0.0):
     return bytes(got), end
 
 
-def client(host, port, steps):
+def client(host, port, steps, refused_ends=False):
     conns = {}
     results = []
     started = time.time()
@@ -343,6 +347,8 @@ def client(host, port, steps):
             result["error"] = "%s: %s" % (type(exc).__name__, exc)
             result["errno"] = getattr(exc, "errno", None)
         results.append(result)
+        if refused_ends and len(results) == 1 and result.get("errno") == errno.ECONNREFUSED:
+            break
     for sock in conns.values():
         sock.close()
     print(json.dumps({"steps": results, "started": started}), flush=True)
@@ -378,7 +384,7 @@ def main(args):
     if args[0] == "serve":
         serve(json.loads(args[1]))
     elif args[0] == "client":
-        client(args[1], int(args[2]), json.loads(sys.stdin.read()))
+        client(args[1], int(args[2]), json.loads(sys.stdin.read()), refused_ends="--refused-ends" in args[3:])
     else:
         sys.exit("peer: unknown command %r" % args[0])
 

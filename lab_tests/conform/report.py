@@ -339,6 +339,9 @@ def _section(case: dict) -> str:
         status = f"exit status {returncode}" if returncode is not None else "no exit status"
     if program.get("truncated"):
         status += f"; the runner cut {program['truncated']} bytes of its output"
+    # A server under test is looked at when an exchange goes wrong and at the end, not after
+    # every case (docs/conformance.md): its output is what it printed since the last look.
+    since = ", since the runner's last look at the server" if str(case.get("role", "")).endswith("-server") else ""
     pcap = case.get("pcap")
     if pcap and _is_relative(str(pcap)):
         capture = f'<p>capture: <a href="{_h(pcap)}">{_h(pcap)}</a></p>'
@@ -362,8 +365,7 @@ def _section(case: dict) -> str:
         "<h4>program</h4>",
         f"<p><code>{_h(shlex.join(str(a) for a in program.get('argv') or []))}</code></p>",
         f'<p class="status">{_h(status)}</p>',
-        f"<h4>stdout</h4>{_pre(program.get('stdout'), 'stdout')}",
-        f"<h4>stderr</h4>{_pre(program.get('stderr'), 'stderr')}",
+        *(f"<h4>{stream}{since}</h4>{_pre(program.get(stream), stream)}" for stream in ("stdout", "stderr")),
         capture,
         "</section>",
     ])

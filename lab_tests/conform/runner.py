@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import io
 import json
 import os
@@ -338,38 +339,72 @@ def run_clients(opts: Options, where: Setting, exchanges: list) -> dict:
 
 
 def run_server(opts: Options, where: Setting, exchange: suite.Exchange, state: dict) -> list:
+    """Each run of EXCHANGE against the server under test. The server is looked at (``jail
+    ensure``: started again if it exited, its output read) before the first run, after a run
+    with a failed step, and when the suite's client was refused (then the run is made again);
+    not before every run: in the guest a look costs 2 s, a refused connect a millisecond."""
     runs = []
-    template = argv_for(opts.template, {"host": where.target, "port": PORT_MARK})
-    wait = 15.0 + (GUEST_EXTRA if where.program.guest else 0)
     for steps in exchange.steps:
+        started = None if state.get("serving") else ensure(where, state)
         t0 = time.time()
-        started = where.program.jail("ensure", ",".join(map(str, where.ports)), f"{wait:g}", "--", *template,
-                                     timeout=wait + 10)
-        attach_output(state.get("last"), started.get("before") or started.get("output"))
-        port = started["port"]
-        if started["restarted"]:
-            state["argv"] = started["argv"]
-        program = {"argv": state["argv"], "restarted_before": started["restarted"] and state.get("last") is not None,
-                   "listening": started.get("listening"), "stdout": "", "stderr": "",
-                   "returncode": None, "stopped": False, "port": port}
-        if started["restarted"]:
-            attach_output(program, started.get("output"))
-        listening = started.get("listening") or []
+        tester = test(where, exchange, steps, state["port"], refused_ends=started is None)
+        if started is None and refused(tester):
+            started = ensure(where, state)
+            t0 = time.time()
+            tester = test(where, exchange, steps, state["port"])
+        look = started or {"restarted": False, "listening": state["listening"]}
+        program = {"argv": state["argv"], "restarted_before": look["restarted"] and state.get("last") is not None,
+                   "listening": look.get("listening"), "stdout": "", "stderr": "",
+                   "returncode": None, "stopped": False, "port": state["port"]}
+        if look["restarted"]:
+            attach_output(program, look.get("output"))
+        listening = look.get("listening") or []
         if not listening:
-            exited = started.get("exited") or (started.get("previous") if not started["restarted"] else None)
-            program["problem"] = (f"the server was not listening on port {port} after {wait:g} s"
+            exited = look.get("exited") or (look.get("previous") if not look["restarted"] else None)
+            program["problem"] = (f"the server was not listening on port {state['port']} after {server_wait(where):g} s"
                                   + (f" (it exited with status {exited.get('returncode')})" if exited else ""))
         elif not set(listening) & {where.target, "0.0.0.0", "::"}:
             program["problem"] = (f"the server listens on {', '.join(listening)} only, not on {where.target} "
                                   f"as it was told")
-        deadline = exchange.deadline
-        tester = docker(["docker", "exec", "-i", "-u", "socketlab", where.peer, "python3", "-c", PEER,
-                         "client", where.target, str(port)],
-                        stdin=json.dumps(steps).encode(), timeout=deadline + 30)
         run = suite.Run(program, tester, t0, time.time())
         state["last"] = program
+        state["serving"] = "problem" not in program and suite.failed_step([run]) is None
         runs.append(run)
     return runs
+
+
+#: Seconds a server under test is given to listen (the guest's CPython start on top).
+SERVER_WAIT = 15.0
+
+
+def server_wait(where: Setting) -> float:
+    return SERVER_WAIT + (GUEST_EXTRA if where.program.guest else 0)
+
+
+def ensure(where: Setting, state: dict) -> dict:
+    """``jail ensure``: the server runs (started again if it exited); what it printed since the
+    last look goes to the run before (``state["last"]``)."""
+    wait = server_wait(where)
+    template = argv_for(state["template"], {"host": where.target, "port": PORT_MARK})
+    started = where.program.jail("ensure", ",".join(map(str, where.ports)), f"{wait:g}", "--", *template,
+                                 timeout=wait + 10)
+    attach_output(state.get("last"), started.get("before") or started.get("output"))
+    if started["restarted"]:
+        state["argv"] = started["argv"]
+    state["port"], state["listening"] = started["port"], started.get("listening")
+    return started
+
+
+def test(where: Setting, exchange: suite.Exchange, steps: list, port: int, refused_ends: bool = False) -> dict:
+    """The suite's client: STEPS against the server under test, from the peer host."""
+    return docker(["docker", "exec", "-i", "-u", "socketlab", where.peer, "python3", "-c", PEER,
+                   "client", where.target, str(port), *(["--refused-ends"] if refused_ends else [])],
+                  stdin=json.dumps(steps).encode(), timeout=exchange.deadline + 30)
+
+
+def refused(tester: dict) -> bool:
+    steps = tester.get("steps") or []
+    return len(steps) == 1 and steps[0].get("errno") == errno.ECONNREFUSED
 
 
 def attach_output(program: dict | None, output: dict | None) -> None:
@@ -387,7 +422,7 @@ def run_position(opts: Options, name: str, cases: list, results: dict, say,
         raise BadInput(f"PROGRAM: {unpacked['error']}")
     if unpacked.get("byteorder") != where.position.byteorder:
         raise LabFailure(f"the {name} position is {unpacked.get('byteorder')}-endian")
-    state: dict = {}
+    state: dict = {"template": opts.template}
     done: dict = {}
     try:
         if opts.role in suite.CLIENTS:
