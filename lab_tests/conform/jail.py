@@ -389,6 +389,16 @@ def unpack():
             tar.extract(member, PROGRAM_DIR, set_attrs=False)
             modes.append((os.path.join(PROGRAM_DIR, name),
                           0o555 if member.isdir() or member.mode & 0o111 else 0o444, member.isfile()))
+    # Byte-compiled once here, as an installer does, not again by every run: the folder is
+    # read-only to the program, and in the guest compiling a few thousand lines is seconds of
+    # emulated CPU a run. A file that does not compile is left to fail when the program runs.
+    import compileall
+
+    compileall.compile_dir(PROGRAM_DIR, quiet=2)
+    for folder, _, _ in os.walk(PROGRAM_DIR):
+        if os.path.basename(folder) == "__pycache__":
+            modes.append((folder, 0o555, False))
+            modes.extend((os.path.join(folder, name), 0o444, False) for name in os.listdir(folder))
     # read-only last, the deepest first: root here may lack CAP_DAC_OVERRIDE
     for path, mode, _ in sorted(modes, key=lambda m: -m[0].count("/")):
         os.chmod(path, mode)

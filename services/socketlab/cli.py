@@ -18,7 +18,7 @@ import socket
 import sys
 import time
 
-from socketlab import __version__, app, arrays, client, demo, fill, lessons, tls
+from socketlab import __version__, app, arrays, client, fill, lessons, tls
 from socketlab.errors import Outcome, classify
 from socketlab.protocol import LocalProtocolError, ProtocolError
 from socketlab import server as servers
@@ -388,6 +388,8 @@ def cmd_half_open_server(args) -> int:
 
 
 def cmd_demo(args) -> int:
+    from socketlab import demo  # here: it imports platform, which no other command needs
+
     wrong, total = demo.run(args.host, args.port, timeout=args.timeout,
                             shown_host=_shown_host(args.host), tls=args.client_tls)
     if wrong:

@@ -22,8 +22,8 @@ import os
 import selectors
 import socket
 import time
+from collections import namedtuple
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from socketlab.app import Narrate, received_line, shown
 from socketlab.errors import Outcome, classify, getaddrinfo
@@ -160,16 +160,17 @@ def multiconn_messages(connid: int, count: int = 2) -> list[bytes]:
     return [f"Message {n} from client {connid}.".encode() for n in range(1, count + 1)]
 
 
-@dataclass
 class _Conn:
     """One of the multi-connection client's connections; each event is one step of it."""
 
-    connid: int
-    sock: socket.socket
-    pending: list[bytes]  # messages not yet started, sent one at a time as the guide does
-    outgoing: bytes
-    expected: bytes
-    received: bytearray
+    __slots__ = ("connid", "sock", "pending", "outgoing", "expected", "received")
+
+    def __init__(self, connid: int, sock: socket.socket, messages: list[bytes]) -> None:
+        self.connid, self.sock = connid, sock
+        self.pending = list(messages)  # not yet started, sent one at a time as the guide does
+        self.outgoing = b""
+        self.expected = b"".join(messages)
+        self.received = bytearray()
 
     def send_step(self, say: Callable[[str], None]) -> bool:
         """The socket is writable: send (the next message); True once all is sent."""
@@ -203,7 +204,7 @@ def _start(connid: int, family: int, sockaddr, messages_per_conn: int) -> _Conn:
     sock.setblocking(False)
     sock.connect_ex(sockaddr)
     messages = multiconn_messages(connid, messages_per_conn)
-    return _Conn(connid, sock, messages, b"", b"".join(messages), bytearray())
+    return _Conn(connid, sock, messages)
 
 
 def multiconn(
@@ -254,12 +255,11 @@ def multiconn(
         sel.close()
 
 
-@dataclass(frozen=True)
-class Reply:
-    response: Message
-    local: tuple
-    peer: tuple
-    tls: dict | None = None  # tls.session(): version, cipher, ... (None: plain TCP)
+class Reply(namedtuple("Reply", "response local peer tls", defaults=(None,))):
+    """One exchange's answer: the response :class:`Message`, the local and peer addresses,
+    and ``tls``, :func:`socketlab.tls.session` (version, cipher, ...; None: plain TCP)."""
+
+    __slots__ = ()
 
 
 def request(

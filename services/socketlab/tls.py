@@ -25,7 +25,7 @@ The command-line options, the same for every command (docs/tls.md)::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import namedtuple
 
 __all__ = ["ClientTLS", "ServerConnection", "TLSFailure", "server_context", "session",
            "check_server_name",
@@ -65,13 +65,12 @@ def server_context(cert: str, key: str):
     return context
 
 
-@dataclass(frozen=True)
-class ClientTLS:
+class ClientTLS(namedtuple("ClientTLS", "ca server_name", defaults=(None, None))):
     """How a client speaks TLS: whom it trusts (``ca``: a PEM file; None: the system's CAs)
-    and the name it checks the server's certificate against (None: the host it connects to)."""
+    and the name it checks the server's certificate against (``server_name``; None: the host
+    it connects to). A named tuple, as :class:`socketlab.errors.Failure` is."""
 
-    ca: str | None = None
-    server_name: str | None = None
+    __slots__ = ()
 
     def context(self):
         ssl = _ssl()
