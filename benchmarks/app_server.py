@@ -1,7 +1,7 @@
 """App-server benchmark: requests/s and p50/p99 latency, socketlab vs a plain asyncio baseline,
 a minimal selectors server and the guide's approach.
 
-    python benchmarks/app_server.py [--requests N] [--rounds 3] [--idle 10000]
+    python benchmarks/app_server.py [--requests N] [--rounds 3] [--idle 10000] [--guide-reference DIR]
 
 The guide's semantics: one request per connection (connect, send, read the answer, close).
 The load comes from loadgen.c (C + epoll, built here with gcc) so the client side is not the
@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 from socketlab import app
@@ -131,7 +132,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(kind: str) -> tuple[subprocess.Popen, int]:
+def start_server(kind: str, reference: Path | None = None) -> tuple[subprocess.Popen, int]:
     port = "0"
     if kind.startswith("socketlab"):
         argv = [sys.executable, "-m", "socketlab", "app-server", "127.0.0.1", "0",
@@ -140,17 +141,36 @@ def start_server(kind: str) -> tuple[subprocess.Popen, int]:
     elif kind == "guide-style":  # prints the port it was given: give it a free one
         port = str(free_port())
         argv = [sys.executable, str(GUIDE_STYLE), "127.0.0.1", port]
+    elif kind == "guide-reference":  # the guide's own app-server.py (realpython/materials)
+        port = str(free_port())
+        argv = [sys.executable, str(reference / "app-server.py"), "127.0.0.1", port]
     else:
         argv = [sys.executable, __file__, f"--{kind}-server", "0"]
     proc = subprocess.Popen(pin(0) + argv, stdout=subprocess.PIPE, text=True)
-    line = proc.stdout.readline()
-    port = ready_port(line)
+    if kind == "guide-reference":  # its print()s are block-buffered into the pipe: no line yet
+        port = int(port) if listening(int(port), proc) else None
+        line = f"nothing listening on {port}"
+    else:
+        line = proc.stdout.readline()
+        port = ready_port(line)
     if port is None:
         proc.kill()
         raise SystemExit(f"{kind} server did not start: {line!r}")
     # the commentary goes on: read and dropped, as a terminal or docker's log would take it
     threading.Thread(target=lambda: shutil.copyfileobj(proc.stdout, open(os.devnull, "w")), daemon=True).start()
     return proc, port
+
+
+def listening(port: int, proc: subprocess.Popen, wait: float = 10.0) -> bool:
+    """Whether PROC accepts a connection on PORT within WAIT seconds (polled, with a deadline)."""
+    deadline = time.monotonic() + wait
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            time.sleep(0.05)  # polling for the listening socket, with a deadline
+    return False
 
 
 def rss_mib(pid: int) -> float:
@@ -176,9 +196,10 @@ def load(loadgen: Path, port: int, concurrency: int, total: int, request_file: P
     out = subprocess.run(pin(1) + [str(loadgen), "127.0.0.1", str(port), str(concurrency),
                                    str(total), str(request_file)],
                          capture_output=True, text=True, timeout=600)
-    if out.returncode != 0:
-        raise SystemExit(f"loadgen failed: {out.stdout}{out.stderr}")
-    result = json.loads(out.stdout)
+    try:  # a run with failed requests is a result too (its errors column says how many)
+        result = json.loads(out.stdout)
+    except ValueError:
+        raise SystemExit(f"loadgen failed (exit {out.returncode}): {out.stdout}{out.stderr}") from None
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     loadgen_cpu = (children.ru_utime - children_before.ru_utime
                    + children.ru_stime - children_before.ru_stime)
@@ -189,7 +210,8 @@ def load(loadgen: Path, port: int, concurrency: int, total: int, request_file: P
 
 def row(name: str, conc: int, r: dict, rss: float) -> str:
     return (f"| {name:<22} | {conc:>5} | {r['requests_per_s']:>8.0f} | {r['p50_ms']:>7.2f} | "
-            f"{r['p99_ms']:>7.2f} | {rss:>7.1f} | {r['server_cpu']:>6.0%} | {r['loadgen_cpu']:>7.0%} |")
+            f"{r['p99_ms']:>7.2f} | {rss:>7.1f} | {r['server_cpu']:>6.0%} | {r['loadgen_cpu']:>7.0%} | "
+            f"{r['errors']:>6} |")
 
 
 def main() -> None:
@@ -197,6 +219,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20000, help="requests per measurement")
     parser.add_argument("--idle", type=int, default=10000, help="idle connections to hold")
     parser.add_argument("--rounds", type=int, default=3, help="rounds per row (the median is shown)")
+    parser.add_argument("--guide-reference", type=Path, metavar="DIR",
+                        help="also measure the guide's own app-server.py from DIR (realpython/materials, "
+                             "python-sockets-tutorial; not in this tree: docs/conformance.md says how to get it)")
     parser.add_argument("--asyncio-baseline-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--minimal-selectors-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -216,12 +241,13 @@ def main() -> None:
         print(f"# {args.requests} requests per run, median of {args.rounds} interleaved rounds, "
               f"one request per connection, "
               f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
-        print("| server                 | conc. |   req/s  | p50 ms  | p99 ms  | RSS MiB | server CPU | loadgen CPU |")
-        print("|------------------------|-------|----------|---------|---------|---------|--------|---------|")
+        print("| server                 | conc. |   req/s  | p50 ms  | p99 ms  | RSS MiB | server CPU | loadgen CPU | errors |")
+        print("|------------------------|-------|----------|---------|---------|---------|--------|---------|--------|")
         # All three servers up at once (idle ones cost nothing), measured in turn, round after
         # round: drift on a shared host hits each alike. A row is the median round by req/s.
         kinds = ("socketlab", "socketlab-commentary", "guide-style", "asyncio-baseline", "minimal-selectors")
-        servers = {kind: start_server(kind) for kind in kinds}
+        kinds += ("guide-reference",) if args.guide_reference else ()
+        servers = {kind: start_server(kind, args.guide_reference) for kind in kinds}
         runs: dict[tuple[str, int], list[dict]] = {}
         try:
             for proc, port in servers.values():
@@ -245,8 +271,9 @@ def main() -> None:
                 proc.wait()
         print("# socketlab --quiet / minimal selectors server (the least Python can do): " + ", ".join(
             f"{rates['socketlab', c] / rates['minimal-selectors', c]:.2f} at {c}" for c in (1, 64, 512)))
-        print("# socketlab with the guide's commentary / the guide's approach, commentary on: " + ", ".join(
-            f"{rates['socketlab-commentary', c] / rates['guide-style', c]:.2f} at {c}" for c in (1, 64, 512)))
+        for guide in [kind for kind in kinds if kind.startswith("guide")]:
+            print(f"# socketlab with the guide's commentary / {guide}, commentary on: " + ", ".join(
+                f"{rates['socketlab-commentary', c] / rates[guide, c]:.2f} at {c}" for c in (1, 64, 512)))
 
         proc, port = start_server("socketlab")
         idle = []
