@@ -39,6 +39,11 @@ def lab(request):
         services=services,
     )
     started = time.monotonic()
+    if os.environ.get("SOCKETLAB_LAB_KEEP") != "1":
+        # A lab left up (by `make up`, a kept session, another checkout: the project name is
+        # fixed) would carry its state into this session, and `up` recreates only what changed.
+        subprocess.run([*compose.compose_command_property, "down", "--remove-orphans"], cwd=REPO,
+                       capture_output=True, check=False, timeout=300)
     try:
         compose.start()
     except subprocess.CalledProcessError as exc:

@@ -66,7 +66,8 @@ Environment:
                              service, the PowerPC guest included, when a collected test is
                              marked ``guest``)
     SOCKETLAB_LAB_BUILD=0    do not rebuild the image (default: build, it is cached)
-    SOCKETLAB_LAB_KEEP=1     leave the lab running after the session (for debugging)
+    SOCKETLAB_LAB_KEEP=1     leave the lab running after the session, and use a running one as
+                             it is (for debugging; else a running lab is taken down first)
     SOCKETLAB_REQUIRE_LAB=1  fail instead of skip when Docker is not usable (CI sets it)
     SOCKETLAB_KEEP_CAPTURES=1  keep the pcap of passing tests too
 """
