@@ -59,8 +59,9 @@ fuzz: venv  ## the atheris fuzzer for FUZZ_TIME seconds (default 600), niced; fi
 docs: venv  ## regenerate the generated sections of README.md and docs/ (a unit test fails on drift)
 	$(VENV)/bin/python -m lab_tests.docs
 
-bench: build venv  ## print the app-server, guest-boot, TLS handshake-flood and conformance-suite benchmarks
+bench: build venv  ## print the app-server, guest-boot, TLS handshake-flood, conformance-suite and lab start-up benchmarks
 	$(VENV)/bin/python benchmarks/app_server.py
 	$(VENV)/bin/python benchmarks/guest_boot.py
 	$(VENV)/bin/python benchmarks/tls_flood.py
 	$(VENV)/bin/python benchmarks/conformance.py
+	$(VENV)/bin/python benchmarks/lab_up.py

@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""How long `docker compose up -d --wait` takes on a warm machine, and where the seconds go.
+
+    python3 benchmarks/lab_up.py [--runs 5]
+
+Prints numbers; it is not a test (nothing is asserted). Each run takes the lab down (not
+timed; the pki volume stays, as it does between a user's runs), then times `up -d --wait`
+with every image built. After each run it reads, from `docker inspect`, when each container
+started and when its health check first passed, relative to the router's start: the chain
+issue 20 describes (router -> server -> clients -> guest). Prints each run's timeline and the
+median of the wall times. Target (issue 20): <= 10 s, median of 5.
+"""
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def compose(*args, check=True):
+    return subprocess.run(["docker", "compose", *args], cwd=REPO, capture_output=True, text=True,
+                          check=check, timeout=600)
+
+
+def when(stamp):
+    """Docker's RFC 3339 time with nanoseconds, as seconds since the epoch."""
+    if not stamp or stamp.startswith("0001-"):
+        return None
+    head, _, rest = stamp.partition(".")
+    fraction = "".join(c for c in rest if c.isdigit())[:6] if rest else "0"
+    return datetime.fromisoformat(head + "+00:00").timestamp() + float("0." + fraction)
+
+
+def timeline():
+    """{service: (started, first healthy or None)} in seconds since the epoch."""
+    ids = compose("ps", "-a", "-q").stdout.split()
+    rows = json.loads(subprocess.run(["docker", "inspect", *ids], capture_output=True, text=True,
+                                     check=True).stdout)
+    out = {}
+    for row in rows:
+        service = row["Config"]["Labels"].get("com.docker.compose.service")
+        state = row["State"]
+        passed = [when(entry["End"]) for entry in (state.get("Health") or {}).get("Log", [])
+                  if entry.get("ExitCode") == 0]
+        out[service] = (when(state.get("StartedAt")), min(passed) if passed else None)
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    walls = []
+    for run in range(1, args.runs + 1):
+        compose("down", "--remove-orphans")
+        t0 = time.monotonic()
+        up = compose("up", "-d", "--wait", check=False)
+        wall = time.monotonic() - t0
+        if up.returncode != 0:
+            sys.exit(f"run {run}: up failed after {wall:.1f} s: {up.stderr.strip()[-800:]}")
+        walls.append(wall)
+        seen = timeline()
+        zero = seen["router"][0]
+        print(f"run {run}: up --wait {wall:.1f} s; from the router's start:", flush=True)
+        for service, (started, healthy) in sorted(seen.items(), key=lambda kv: kv[1][0] or 0):
+            first = f"healthy +{healthy - zero:.1f} s" if healthy else "no health check"
+            print(f"    {service:<16} started +{started - zero:.1f} s, {first}")
+    print(f"up -d --wait, warm: median {statistics.median(walls):.1f} s over {len(walls)} runs "
+          f"({', '.join(f'{w:.1f}' for w in walls)}); target <= 10 s")
+
+
+if __name__ == "__main__":
+    main()
