@@ -345,11 +345,11 @@ def run_server(opts: Options, where: Setting, exchange: suite.Exchange, state: d
     not before every run: in the guest a look costs 2 s, a refused connect a millisecond."""
     runs = []
     for steps in exchange.steps:
-        started = None if state.get("serving") else ensure(where, state)
+        started = None if state.get("serving") else ensure(opts, where, state)
         t0 = time.time()
         tester = test(where, exchange, steps, state["port"], refused_ends=started is None)
         if started is None and refused(tester):
-            started = ensure(where, state)
+            started = ensure(opts, where, state)
             t0 = time.time()
             tester = test(where, exchange, steps, state["port"])
         look = started or {"restarted": False, "listening": state["listening"]}
@@ -381,11 +381,11 @@ def server_wait(where: Setting) -> float:
     return SERVER_WAIT + (GUEST_EXTRA if where.program.guest else 0)
 
 
-def ensure(where: Setting, state: dict) -> dict:
+def ensure(opts: Options, where: Setting, state: dict) -> dict:
     """``jail ensure``: the server runs (started again if it exited); what it printed since the
     last look goes to the run before (``state["last"]``)."""
     wait = server_wait(where)
-    template = argv_for(state["template"], {"host": where.target, "port": PORT_MARK})
+    template = argv_for(opts.template, {"host": where.target, "port": PORT_MARK})
     started = where.program.jail("ensure", ",".join(map(str, where.ports)), f"{wait:g}", "--", *template,
                                  timeout=wait + 10)
     attach_output(state.get("last"), started.get("before") or started.get("output"))
@@ -422,7 +422,7 @@ def run_position(opts: Options, name: str, cases: list, results: dict, say,
         raise BadInput(f"PROGRAM: {unpacked['error']}")
     if unpacked.get("byteorder") != where.position.byteorder:
         raise LabFailure(f"the {name} position is {unpacked.get('byteorder')}-endian")
-    state: dict = {"template": opts.template}
+    state: dict = {}
     done: dict = {}
     try:
         if opts.role in suite.CLIENTS:
