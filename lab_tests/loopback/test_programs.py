@@ -28,6 +28,34 @@ def test_echo_programs(cli_server, host):
     assert result.stdout == f"Received {'Hello, ✓ world'.encode()!r}\n"
 
 
+def test_demo_wait_tries_the_first_request_again_until_the_server_is_up(cli_server, closing):
+    """`demo --wait S` (the lab's clients start beside their server, not after it): while
+    nothing listens the first request is tried again, and the demo passes once the server is
+    up; without --wait the refusal is the demo's answer (its negative control)."""
+    import os
+    import subprocess
+    import sys
+
+    spare = closing(socket.socket())
+    spare.bind(("127.0.0.1", 0))
+    port = str(spare.getsockname()[1])
+    spare.close()  # a port nothing listens on, for now
+    refused = run_cli("demo", "127.0.0.1", "--port", port)
+    assert refused.returncode == 1 and "connection refused (ECONNREFUSED)" in refused.stderr
+    with subprocess.Popen([sys.executable, "-m", "socketlab", "demo", "127.0.0.1", "--port", port, "--wait", "30"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env=dict(os.environ, PYTHONUNBUFFERED="1")) as demo:
+        try:
+            lines = [demo.stdout.readline() for _ in range(3)]  # the third follows the first refusal
+            assert lines[2].startswith("server: not up yet (connection refused)"), lines
+            cli_server("app-server", "127.0.0.1", port)
+            out, err = demo.communicate(timeout=60)
+        finally:
+            demo.kill()
+    assert demo.returncode == 0, out + err
+    assert "BAD" not in out and "answers correct" in out, out
+
+
 def test_multiconn_programs(cli_server, host):
     server = cli_server("multiconn-server", host, "0")
     result = run_cli("multiconn-client", host, str(server.port), "50", "--messages", "5", "--quiet")

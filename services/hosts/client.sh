@@ -7,7 +7,8 @@
 set -uo pipefail
 server=${LAB_SERVER:-198.18.1.10}
 rm -f /tmp/demo.exit
-socketlab demo "$server"
+# It starts beside the server, not after it (compose.yaml): the first request waits for it.
+socketlab demo "$server" --wait 60
 status=$?
 # The same over TLS, trusting only the lab's CA (docs/tls.md).
 socketlab demo "$server" --port 65439 --tls-ca /pki/ca.pem || status=$?

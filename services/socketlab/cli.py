@@ -391,7 +391,7 @@ def cmd_demo(args) -> int:
     from socketlab import demo  # here: it imports platform, which no other command needs
 
     wrong, total = demo.run(args.host, args.port, timeout=args.timeout,
-                            shown_host=_shown_host(args.host), tls=args.client_tls)
+                            shown_host=_shown_host(args.host), tls=args.client_tls, wait=args.wait)
     if wrong:
         raise Fail(f"demo: {wrong} of {total} answers wrong")
     return 0
@@ -479,7 +479,10 @@ COMMANDS = [
     ("probe", cmd_probe, "try one TCP connection and print the outcome as JSON", [HOST, CLIENT_PORT],
      [("timeout", 2.0), "tls"]),
     ("demo", cmd_demo, "every request kind against an app server, checked",
-     [OPTIONAL_HOST, _arg("--port", type=_client_port, default=DEFAULT_PORT)],
+     [OPTIONAL_HOST, _arg("--port", type=_client_port, default=DEFAULT_PORT),
+      _arg("--wait", type=_seconds(zero=True), default=0.0, metavar="S",
+           help="try the first request again while the server is not up yet (refused, no route, "
+                "no answer), for up to S seconds (default 0: once)")],
      [("timeout", 10.0), "tls"]),
     ("addrinfo", cmd_addrinfo, "getaddrinfo's five-tuples for HOST PORT, as the guide prints them",
      [_arg("host", type=_host, help="a name, an address (fe80::1%%eth0: with its scope), or '' (every "

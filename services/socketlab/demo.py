@@ -10,10 +10,12 @@ from __future__ import annotations
 import platform
 import struct
 import sys
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 from socketlab import app, arrays, client
+from socketlab.errors import Outcome, classify
 from socketlab.protocol import MessageDecoder
 
 __all__ = ["ARRAYS", "Case", "cases", "expected_values", "expected_result", "run"]
@@ -102,10 +104,36 @@ def _shown(result: Any) -> str:
     return text if len(text) <= 512 else f"{text[:512]}... ({len(text)} characters)"
 
 
+#: What a server that is still starting looks like to its first client: nothing listens yet,
+#: or its address is not up yet (the router's ARP finds nobody), or its SYN goes unanswered.
+NOT_UP_YET = {Outcome.REFUSED, Outcome.UNREACHABLE, Outcome.NETWORK_UNREACHABLE, Outcome.TIMEOUT}
+
+
+def _first_request(host, port, wire, *, timeout, tls, wait, say):
+    """The first request, tried again (every 0.2 s, each try with what is left of WAIT) while
+    the server is not up yet; the last failure is raised once WAIT has passed."""
+    end = time.monotonic() + wait
+    said = False
+    while True:
+        left = end - time.monotonic()
+        try:
+            return client.request(host, port, wire, timeout=min(timeout, max(left, 0.5)), tls=tls)
+        except OSError as exc:
+            failure = classify(exc)
+            if failure.outcome not in NOT_UP_YET or left <= 0.2:
+                raise
+            if not said:
+                say(f"server: not up yet ({failure.words}); trying again for up to {wait:g} s")
+                said = True
+            time.sleep(0.2)  # pacing the tries while the server starts, within WAIT
+
+
 def run(host: str, port: int, *, timeout: float, shown_host: str | None = None,
-        say: Callable[[str], None] = print, tls=None) -> tuple[int, int]:
+        say: Callable[[str], None] = print, tls=None, wait: float = 0.0) -> tuple[int, int]:
     """Every case against an app server, one line each; returns (wrong answers, cases).
-    ``tls`` (a :class:`socketlab.tls.ClientTLS`): every request over TLS."""
+    ``tls`` (a :class:`socketlab.tls.ClientTLS`): every request over TLS. ``wait``: seconds
+    the first request is tried again while the server looks not up yet (:data:`NOT_UP_YET`),
+    so a lab's client may start beside its server rather than after it."""
     say(f"byteorder: {sys.byteorder} (this client: Python {platform.python_version()} "
         f"on {platform.machine() or 'unknown'})")
     say(f"server: {shown_host or host} port {port}")
@@ -113,7 +141,10 @@ def run(host: str, port: int, *, timeout: float, shown_host: str | None = None,
     for case in cases():
         total += 1
         wire = case.request()
-        reply = client.request(host, port, wire, timeout=timeout, tls=tls)
+        if total == 1 and wait:
+            reply = _first_request(host, port, wire, timeout=timeout, tls=tls, wait=wait, say=say)
+        else:
+            reply = client.request(host, port, wire, timeout=timeout, tls=tls)
         result = app.describe_response(reply.response)
         if result in case.acceptable:
             verdict = "ok "
