@@ -50,6 +50,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from lab_tests import topology
+from lab_tests.conform.cases import SERVERS
 
 #: The verdicts, in the summary table's column order (Autobahn|Testsuite's, FAILED as FAIL).
 VERDICTS = ("PASS", "FAIL", "NON-STRICT", "INFORMATIONAL", "UNIMPLEMENTED")
@@ -341,7 +342,7 @@ def _section(case: dict) -> str:
         status += f"; the runner cut {program['truncated']} bytes of its output"
     # A server under test is looked at when an exchange goes wrong and at the end, not after
     # every case (docs/conformance.md): its output is what it printed since the last look.
-    since = ", since the runner's last look at the server" if str(case.get("role", "")).endswith("-server") else ""
+    since = ", since the runner's last look at the server" if case.get("role") in SERVERS else ""
     pcap = case.get("pcap")
     if pcap and _is_relative(str(pcap)):
         capture = f'<p>capture: <a href="{_h(pcap)}">{_h(pcap)}</a></p>'

@@ -203,9 +203,8 @@ def loads(text: str, what: str = "JSON") -> Any:
 
 
 class Message:
-    """One complete message: its JSON header and its raw content. (A plain class: the
-    ``dataclasses`` module imports ``inspect``, a quarter of a second of every start in the
-    emulated guest.)"""
+    """One complete message: its JSON header and its raw content. A plain class, not a
+    dataclass, for the reason :class:`socketlab.errors.Failure` gives."""
 
     __slots__ = ("header", "content", "_json")
 
