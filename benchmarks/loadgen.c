@@ -75,8 +75,9 @@ int main(int argc, char **argv) {
     struct epoll_event events[512];
     char buf[65536];
     while (done < total) {
-        int n = epoll_wait(ep, events, 512, 10000);
-        if (n == 0) { fprintf(stderr, "loadgen: no progress for 10 s (%ld of %ld done)\n", done, total); return 1; }
+        /* 60 s: a SYN lost to a full listen() backlog is sent again after 1, 3, 7, 15 and 31 s */
+        int n = epoll_wait(ep, events, 512, 60000);
+        if (n == 0) { fprintf(stderr, "loadgen: no progress for 60 s (%ld of %ld done)\n", done, total); return 1; }
         for (int i = 0; i < n; i++) {
             struct conn *c = events[i].data.ptr;
             int finished = 0, failed = 0;

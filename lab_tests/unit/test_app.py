@@ -3,10 +3,12 @@
 import sys
 
 import pytest
+from hypothesis import given, strategies as st
 
 from lab_tests import guide
 from socketlab import app, arrays
-from socketlab.protocol import NEED_DATA, LocalProtocolError, MessageDecoder, RemoteProtocolError, encode_message
+from socketlab.protocol import (NEED_DATA, LocalProtocolError, MessageDecoder, RemoteProtocolError,
+                                 encode_message, json_message)
 
 
 FOREIGN = "big" if sys.byteorder == "little" else "little"
@@ -98,3 +100,24 @@ def test_the_commentary_cuts_long_messages_and_keeps_short_ones_whole():
     assert app.shown(b"x" * 512) == repr(b"x" * 512)
     long = b"y" * 4096
     assert app.shown(long) == f"{long[:512]!r}... (4096 bytes)"
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=700),
+    lambda inner: st.lists(inner, max_size=40) | st.dictionaries(st.text(max_size=600), inner, max_size=40),
+    max_leaves=60,
+)
+
+
+@given(st.dictionaries(st.text(max_size=600), st.text(max_size=600), max_size=40) | _json_values)
+def test_the_commentarys_short_cut_shows_what_reprlib_shows(value):
+    # brief() takes a short cut for flat objects of strings (a guide request); long strings,
+    # strings whose repr is long (control characters) and over 32 keys go to reprlib.
+    assert app.brief(value) == app._brief.repr(value)
+
+
+def test_a_found_answer_is_encoded_once_and_equals_a_fresh_encoding():
+    request = one_message(app.make_request("search", "morpheus"))
+    fresh = json_message({"result": app.SEARCH["morpheus"]}, byteorder=sys.byteorder)
+    assert app.respond(request) == fresh
+    assert app.respond(request) is app.respond(request)  # the cache answers

@@ -20,6 +20,7 @@ error with :func:`error_response` (the guide's ``{"result": "Error: ..."}`` form
 
 from __future__ import annotations
 
+import functools
 import reprlib
 import sys
 from collections.abc import Callable, Sequence
@@ -63,6 +64,7 @@ SEARCH = {
 }
 #: The guide's answers when nothing matches (the current reference's words; an older revision
 #: of the guide used double quotes).
+_SEARCH_ANSWERS = frozenset(SEARCH.values())
 NO_MATCH = "No match for '{}'."
 INVALID_ACTION = "Error: invalid action '{}'."
 BINARY_ANSWER_PREFIX = b"First 10 bytes of request: "
@@ -110,9 +112,19 @@ def error_response(reason: str) -> bytes:
     return json_message({"result": f"Error: {reason}"}, byteorder=sys.byteorder)
 
 
+@functools.lru_cache(maxsize=len(SEARCH) + 1)
+def _found(answer: str) -> bytes:
+    """The wire form of one of :data:`SEARCH`'s answers: a handful of fixed strings, each
+    encoded once (a no-match or an error quotes the peer, and is encoded every time)."""
+    return json_message({"result": answer}, byteorder=sys.byteorder)
+
+
 def _answer(request: Message, array_decoder: ArrayDecoder) -> bytes:
     if request.content_type == "text/json":
-        return json_message({"result": _text_answer(request.json())}, byteorder=sys.byteorder)
+        answer = _text_answer(request.json())
+        if answer in _SEARCH_ANSWERS:
+            return _found(answer)
+        return json_message({"result": answer}, byteorder=sys.byteorder)
     if request.media_type == arrays.ARRAY_MEDIA_TYPE:
         dtype = request.params.get("dtype")
         values = array_decoder(request)
@@ -212,7 +224,14 @@ _brief.maxstring = _brief.maxother = _brief.maxlong = 512
 def brief(value: Any) -> str:
     """``repr(value)`` for anything a person would type; for what a peer can send, cut (levels,
     items, characters: ``reprlib``) before it is built, so showing a value costs no more
-    than decoding it."""
+    than decoding it. A request as the guide sends it (a small flat object of strings) takes a
+    short cut to the same text: ``reprlib`` would leave it whole, keys sorted."""
+    if type(value) is dict and len(value) <= _brief.maxdict and all(
+            type(k) is str and type(v) is str and len(k) <= _brief.maxstring
+            and len(v) <= _brief.maxstring for k, v in value.items()):
+        pieces = [(repr(k), repr(value[k])) for k in sorted(value)]
+        if all(len(k) <= _brief.maxstring and len(v) <= _brief.maxstring for k, v in pieces):
+            return "{" + ", ".join(f"{k}: {v}" for k, v in pieces) + "}"
     return _brief.repr(value)
 
 
