@@ -2,11 +2,13 @@
 
 Run by /init as the guest's main program (when it exits, the guest powers off):
 
-1. starts ``python3 -m socketlab app-server :: 65432`` (the little-endian -> big-endian direction)
-   and, when the lab handed over its certificate (``/pki/guest.pem`` and ``.key``, appended to
-   the initramfs by guest-supervisor), the same over TLS on 65439; waits for their ``Listening
-   on`` lines; their later output goes to the console, each line after ``PORT app-server | ``
-   as on the lab's server;
+1. starts ``socketlab app-server :: 65432`` (the little-endian -> big-endian direction) and, when
+   the lab handed over its certificate (``/pki/guest.pem`` and ``.key``, appended to the
+   initramfs by guest-supervisor), the same over TLS on 65439; waits for their ``Listening on``
+   lines; their later output goes to the console, each line after ``PORT app-server | `` as on
+   the lab's server. Each server is a process of its own, forked from this one once it has
+   imported socketlab: a CPython start and socketlab's imports cost about a second each in the
+   emulated guest, and are paid once, not once a server (issue 20);
 2. serves exec requests on the virtio-serial port named ``org.socketlab.exec``: one JSON line
    ``{"id": N, "argv": [...], "timeout": S}`` in, one JSON line
    ``{"id": N, "returncode": R, "stdout": B64, "stderr": B64}`` out (see qemu/bin/guest-supervisor);
@@ -23,6 +25,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 
 from socketlab.addresses import ready_port
 
@@ -35,8 +38,15 @@ APP_PORT, TLS_PORT = 65432, 65439
 CERT, KEY = "/pki/guest.pem", "/pki/guest.key"
 
 
+def console(line):
+    """One whole line to the console, in one write: the servers' forwarding threads and this
+    one never splice their lines (``print`` writes the text and its newline separately)."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
 def log(message):
-    print("socketlab-guest: %s" % message, flush=True)
+    console("socketlab-guest: %s" % message)
 
 
 def uptime():
@@ -65,11 +75,11 @@ def find_port(name, timeout=10.0):
 
 
 def servers():
-    """``(port, argv)`` of each server the guest runs."""
+    """``(port, argv)`` of each server the guest runs (``socketlab`` command lines)."""
     if os.environ.get("SOCKETLAB_APP_SERVER", "1") == "0":
         log("app-server disabled (SOCKETLAB_APP_SERVER=0)")
         return []
-    app = [sys.executable, "-m", "socketlab", "app-server", "::"]
+    app = ["app-server", "::"]
     wanted = [(APP_PORT, app + [str(APP_PORT)])]
     if os.path.exists(CERT) and os.path.exists(KEY):
         wanted.append((TLS_PORT, app + [str(TLS_PORT), "--tls-cert", CERT, "--tls-key", KEY]))
@@ -78,17 +88,58 @@ def servers():
     return wanted
 
 
+class Forked:
+    """``socketlab ARGV`` in a child forked from this process, its stdout and stderr on a pipe
+    (``.stdout``, text); ``poll()`` and ``wait()`` as a ``subprocess.Popen``'s."""
+
+    def __init__(self, argv):
+        from socketlab import cli  # imported once, before the first fork: the children share it
+        sys.stdout.flush()
+        sys.stderr.flush()
+        read, write = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:  # the child: its output to the pipe, socketlab's main, then out
+            status = 1
+            try:
+                os.close(read)
+                os.dup2(write, 1)
+                os.dup2(write, 2)
+                os.close(write)
+                status = cli.main(argv)
+            except SystemExit as exc:
+                status = exc.code if isinstance(exc.code, int) else 1
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(status if isinstance(status, int) else 1)
+        os.close(write)
+        self.stdout = os.fdopen(read, "r", errors="replace")
+        self.returncode = None
+
+    def poll(self):
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self):
+        if self.returncode is None:
+            self.returncode = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+        return self.returncode
+
+
 def start_servers():
     """Start every server at once (the guest's one CPU overlaps their start-up waits), and
     return once each printed its ready line or died."""
-    started = [(port, subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                       text=True, bufsize=1))
-               for port, argv in servers()]
+    started = [(port, Forked(argv)) for port, argv in servers()]
     for port, proc in started:
         prefix = "%d app-server | " % port
         line = proc.stdout.readline()
         if ready_port(line) == port:
-            print(prefix + line.rstrip("\n"), flush=True)
+            console(prefix + line.rstrip("\n"))
         else:
             log("%sdid not start (exit status %s, said %r)" % (prefix, proc.poll(), line))
         # the rest of its output, to the console (also from one that failed: nothing is lost,
@@ -99,7 +150,7 @@ def start_servers():
 
 def forward(proc, prefix):
     for line in proc.stdout:
-        print(prefix + line.rstrip("\n"), flush=True)
+        console(prefix + line.rstrip("\n"))
     log("%sexited with status %s" % (prefix, proc.wait()))
 
 
@@ -155,7 +206,7 @@ def main():
     start_servers()
     port = find_port(PORT_NAME)
     log("exec agent on %s" % port)
-    print("%s (uptime %.2f s)" % (READY_LINE, uptime()), flush=True)
+    console("%s (uptime %.2f s)" % (READY_LINE, uptime()))
     serve(port)
 
 

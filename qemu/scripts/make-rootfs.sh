@@ -3,7 +3,7 @@
 # guest's root (trimmed stdlib, stripped binaries, the shared libraries the ELF files need,
 # /etc, .pyc that never go stale) and write it as the base initramfs archive OUT_CPIO.
 # A needed library is taken from the first LIBDIR that has it (OpenSSL's), else the sysroot.
-# INITRAMFS_COMPRESS=gzip|none (gzip: smaller image; none: no inflate in the TCG guest).
+# INITRAMFS_COMPRESS=none|gzip (none: no inflate in the TCG guest, the default; gzip: a smaller image).
 set -eu
 R=$1 OUT=$2
 shift 2
@@ -81,7 +81,7 @@ mknod -m 600 dev/console c 5 1
 mknod -m 666 dev/null c 1 3
 find . -mindepth 1 | sed 's|^\./||' | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet > "$OUT.tmp"
 rm -f dev/console dev/null
-case ${INITRAMFS_COMPRESS:-gzip} in
+case ${INITRAMFS_COMPRESS:-none} in
     gzip) gzip -9 -n < "$OUT.tmp" > "$OUT"; rm -f "$OUT.tmp" ;;
     none) mv "$OUT.tmp" "$OUT" ;;
     *) echo "make-rootfs: INITRAMFS_COMPRESS must be gzip or none" >&2; exit 2 ;;
