@@ -22,7 +22,9 @@ for net in ${LAB_ROUTES:-}; do
 done
 
 # An IPv6 address is unusable (bind fails, EADDRNOTAVAIL) while duplicate
-# address detection runs. Wait for it: a readiness signal, not a guess.
+# address detection runs. The fe80:: ones need not run it (link-local-now.sh); wait for any
+# other: a readiness signal, not a guess.
+"$(dirname "$0")/link-local-now.sh"
 for _ in $(seq 1 100); do
     [ -z "$(ip -6 addr show tentative)" ] && break
     sleep 0.1

@@ -35,7 +35,8 @@ fi
 [ -z "$applied" ] || printf '%s\n' "$applied" | sed 's/^/router: /'
 # IPv6 forwards once duplicate address detection has passed (about a second after the
 # interfaces came up; before, the router cannot even ask for its neighbours): "ready" means
-# both families.
+# both families. The fe80:: addresses need not wait for it (link-local-now.sh).
+/opt/socketlab/hosts/link-local-now.sh
 for _ in $(seq 1 100); do
     [ -n "$(ip -6 addr show tentative)" ] || break
     sleep 0.05
