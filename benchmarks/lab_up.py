@@ -59,7 +59,7 @@ def main():
     walls = []
     for run in range(1, args.runs + 1):
         compose("down", "--remove-orphans")
-        t0 = time.monotonic()
+        t0, began = time.monotonic(), time.time()
         up = compose("up", "-d", "--wait", check=False)
         wall = time.monotonic() - t0
         if up.returncode != 0:
@@ -67,7 +67,8 @@ def main():
         walls.append(wall)
         seen = timeline()
         zero = seen["router"][0]
-        print(f"run {run}: up --wait {wall:.1f} s; from the router's start:", flush=True)
+        print(f"run {run}: up --wait {wall:.1f} s; from the router's start (`up` began "
+              f"{began - zero:+.1f} s, returned {began + wall - zero:+.1f} s):", flush=True)
         for service, (started, healthy) in sorted(seen.items(), key=lambda kv: kv[1][0] or 0):
             first = f"healthy +{healthy - zero:.1f} s" if healthy else "no health check"
             print(f"    {service:<16} started +{started - zero:.1f} s, {first}")
