@@ -2,6 +2,7 @@
 """Boot times of the big-endian PowerPC guest, and the fast tier's per-run overhead.
 
     python3 benchmarks/guest_boot.py [--runs 5] [--image socketlab-ppc:latest] [--no-tls]
+    python3 benchmarks/guest_boot.py --cold 10      # ten fresh containers, one boot each
 
 Prints numbers; it is not a test (nothing is asserted). It runs one throw-away container of the
 guest image (on Docker's default bridge, with a private tap0: no lab network needed) and in it:
@@ -63,7 +64,7 @@ def boot_once():
         raise
 
 
-def inside(runs):
+def inside(runs, boot_only=False):
     subprocess.run(["ip", "tuntap", "add", "dev", "tap0", "mode", "tap"], check=False)
     subprocess.run(["ip", "addr", "replace", "198.18.3.1/24", "dev", "tap0"], check=True)
     subprocess.run(["ip", "link", "set", "tap0", "up"], check=True)
@@ -75,11 +76,13 @@ def inside(runs):
         readies.append(ready)
         uptimes.append(uptime)
         print("  run %d: %.2f s (guest kernel uptime at ready %.2f s)" % (i + 1, ready, uptime), flush=True)
-        if i == runs - 1:
+        if i == runs - 1 and not boot_only:
             exec_rt = timed(["guest-exec", "python3", "-c", "pass"], 5)
             exec_true = timed(["guest-exec", "python3", "-S", "-c", "pass"], 5)
         sup.terminate()
         sup.wait()
+    if boot_only:
+        return
     print("  ready:       " + summary(readies))
     print("  cold (run 1) %.2f s, warm (runs 2..) median %.2f s" % (
         readies[0], statistics.median(readies[1:] or readies)))
@@ -107,10 +110,13 @@ def main():
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--image", default="socketlab-ppc:latest")
     parser.add_argument("--no-tls", action="store_true", help="no /pki: the guest serves plain only")
+    parser.add_argument("--cold", type=int, default=0, metavar="N",
+                        help="instead: N fresh containers, one boot each (cold boots), and their median")
     parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--boot-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.inside:
-        inside(args.runs)
+        inside(args.runs, args.boot_only)
         return 0
     with tempfile.TemporaryDirectory() as pki:
         mounts = ["-v", "%s:/bench:ro" % HERE]
@@ -120,9 +126,20 @@ def main():
             mounts += ["-v", "%s:/pki:ro" % pki]
         argv = ["docker", "run", "--rm", "--cap-add", "NET_ADMIN", "--device", "/dev/net/tun",
                 "--sysctl", "net.ipv4.ip_forward=1", *mounts,
-                args.image, "python3", "/bench/guest_boot.py", "--inside", "--runs", str(args.runs)]
-        print("$ " + " ".join(argv), flush=True)
-        return subprocess.run(argv).returncode
+                args.image, "python3", "/bench/guest_boot.py", "--inside"]
+        if not args.cold:
+            argv += ["--runs", str(args.runs)]
+            print("$ " + " ".join(argv), flush=True)
+            return subprocess.run(argv).returncode
+        argv += ["--runs", "1", "--boot-only"]
+        print("$ " + " ".join(argv) + "  # %d times" % args.cold, flush=True)
+        cold = []
+        for i in range(args.cold):
+            out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+            cold.append(float(out.split("run 1: ")[1].split()[0]))
+            print("  container %d: %.2f s" % (i + 1, cold[-1]), flush=True)
+        print("  cold (first boot of a fresh container): " + summary(cold))
+        return 0
 
 
 if __name__ == "__main__":
