@@ -221,17 +221,20 @@ _brief.maxlist = _brief.maxdict = 32
 _brief.maxstring = _brief.maxother = _brief.maxlong = 512
 
 
+_STR = frozenset((str,))
+_SCALARS = frozenset((str, int, float, bool, type(None)))
+
+
 def brief(value: Any) -> str:
     """``repr(value)`` for anything a person would type; for what a peer can send, cut (levels,
     items, characters: ``reprlib``) before it is built, so showing a value costs no more
-    than decoding it. A request as the guide sends it (a small flat object of strings) takes a
-    short cut to the same text: ``reprlib`` would leave it whole, keys sorted."""
-    if type(value) is dict and len(value) <= _brief.maxdict and all(
-            type(k) is str and type(v) is str and len(k) <= _brief.maxstring
-            and len(v) <= _brief.maxstring for k, v in value.items()):
-        pieces = [(repr(k), repr(value[k])) for k in sorted(value)]
-        if all(len(k) <= _brief.maxstring and len(v) <= _brief.maxstring for k, v in pieces):
-            return "{" + ", ".join(f"{k}: {v}" for k, v in pieces) + "}"
+    than decoding it. A request as the guide sends it (a small flat object) takes a short cut to
+    the same text: ``reprlib`` sorts the keys and leaves a short value whole."""
+    if (type(value) is dict and len(value) <= _brief.maxdict
+            and _STR.issuperset(map(type, value)) and _SCALARS.issuperset(map(type, value.values()))):
+        text = repr(dict(sorted(value.items())))
+        if len(text) <= _brief.maxstring:  # so no key or value in it is long enough to be cut
+            return text
     return _brief.repr(value)
 
 
