@@ -1,0 +1,51 @@
+#!/usr/bin/env python3
+"""How many literal lab addresses the tree holds outside their homes (issue 18's third number).
+
+    python3 benchmarks/literal_addresses.py [--all]
+
+Counts, in every file git tracks, the literal lab addresses (IPv4 in 198.18.0.0/15, IPv6 in
+2001:db8::/32, with or without a prefix length) outside compose.yaml and the address-plan page
+(docs/address-plan.md), the two places the plan says they live. Prints the files by count (the
+first 25, or all with --all) and the total. Goal (issue 18): 0, so that a lab's addresses can
+be derived from its instance number in one place. Prints numbers; asserts nothing.
+"""
+
+import argparse
+import re
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+HOMES = {"compose.yaml", "docs/address-plan.md"}
+ADDRESS = re.compile(r"\b198\.1[89]\.\d{1,3}\.\d{1,3}\b|\b2001:db8:[0-9a-f:]*[0-9a-f:]", re.I)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--all", action="store_true", help="list every file, not the first 25")
+    args = parser.parse_args()
+    files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True,
+                           check=True).stdout.split()
+    counts = Counter()
+    for name in files:
+        if name in HOMES:
+            continue
+        try:
+            text = (REPO / name).read_text()
+        except (UnicodeDecodeError, IsADirectoryError, FileNotFoundError):
+            continue  # binary files (pcaps, images) and files deleted but not yet committed
+        found = len(ADDRESS.findall(text))
+        if found:
+            counts[name] = found
+    shown = counts.most_common() if args.all else counts.most_common(25)
+    for name, found in shown:
+        print(f"{found:5d}  {name}")
+    if len(shown) < len(counts):
+        print(f"  ... {len(counts) - len(shown)} more files (--all)")
+    print(f"literal lab addresses outside {', '.join(sorted(HOMES))}: {sum(counts.values())} "
+          f"in {len(counts)} files (goal 0)")
+
+
+if __name__ == "__main__":
+    main()
