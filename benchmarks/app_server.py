@@ -1,7 +1,7 @@
 """App-server benchmark: requests/s and p50/p99 latency, socketlab vs a plain asyncio baseline,
 a minimal selectors server and the guide's approach.
 
-    python benchmarks/app_server.py [--requests N] [--rounds 3] [--idle 10000] [--guide-reference DIR]
+    python benchmarks/app_server.py [--requests N] [--rounds 3] [--idle 10000] [--guide-reference DIR] [--buffered]
 
 The guide's semantics: one request per connection (connect, send, read the answer, close).
 The load comes from loadgen.c (C + epoll, built here with gcc) so the client side is not the
@@ -11,6 +11,7 @@ transports, so the comparison is of the I/O layers. socketlab runs twice: with -
 with the guide's commentary (four lines a connection, flushed once per round of its loop); so
 does the guide's approach, lab_tests/conform/programs/guide_style/app-server.py (a line per
 event, as the guide's reference server prints them; the reference itself is not in this tree).
+Every server runs with PYTHONUNBUFFERED=1, as in the lab's images (--buffered: without it).
 Then it holds --idle idle connections open against socketlab and measures again. Prints a
 table; asserts nothing (speed is not a test).
 """
@@ -132,7 +133,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(kind: str, reference: Path | None = None) -> tuple[subprocess.Popen, int]:
+def server_environment(buffered: bool) -> dict:
+    """The servers' environment: PYTHONUNBUFFERED=1, as the lab's images set it (their output
+    goes to `docker compose logs` at once), or, with --buffered, without it (Python's default for
+    a pipe: block-buffered prints). Explicit, so that the numbers do not depend on the shell."""
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONUNBUFFERED"}
+    return env if buffered else {**env, "PYTHONUNBUFFERED": "1"}
+
+
+def start_server(kind: str, reference: Path | None = None, env: dict | None = None) -> tuple[subprocess.Popen, int]:
     port = "0"
     if kind.startswith("socketlab"):
         argv = [sys.executable, "-m", "socketlab", "app-server", "127.0.0.1", "0",
@@ -146,7 +155,7 @@ def start_server(kind: str, reference: Path | None = None) -> tuple[subprocess.P
         argv = [sys.executable, str(reference / "app-server.py"), "127.0.0.1", port]
     else:
         argv = [sys.executable, __file__, f"--{kind}-server", "0"]
-    proc = subprocess.Popen(pin(0) + argv, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(pin(0) + argv, stdout=subprocess.PIPE, text=True, env=env)
     if kind == "guide-reference":  # its print()s are block-buffered into the pipe: no line yet
         port = int(port) if listening(int(port), proc) else None
         line = f"nothing listening on {port}"
@@ -222,6 +231,8 @@ def main() -> None:
     parser.add_argument("--guide-reference", type=Path, metavar="DIR",
                         help="also measure the guide's own app-server.py from DIR (realpython/materials, "
                              "python-sockets-tutorial; not in this tree: docs/conformance.md says how to get it)")
+    parser.add_argument("--buffered", action="store_true",
+                        help="run the servers without PYTHONUNBUFFERED=1 (the lab's images set it)")
     parser.add_argument("--asyncio-baseline-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--minimal-selectors-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -240,6 +251,7 @@ def main() -> None:
 
         print(f"# {args.requests} requests per run, median of {args.rounds} interleaved rounds, "
               f"one request per connection, "
+              f"{'PYTHONUNBUFFERED unset' if args.buffered else 'PYTHONUNBUFFERED=1 (as in the lab)'}, "
               f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
         print("| server                 | conc. |   req/s  | p50 ms  | p99 ms  | RSS MiB | server CPU | loadgen CPU | errors |")
         print("|------------------------|-------|----------|---------|---------|---------|--------|---------|--------|")
@@ -247,7 +259,8 @@ def main() -> None:
         # round: drift on a shared host hits each alike. A row is the median round by req/s.
         kinds = ("socketlab", "socketlab-commentary", "guide-style", "asyncio-baseline", "minimal-selectors")
         kinds += ("guide-reference",) if args.guide_reference else ()
-        servers = {kind: start_server(kind, args.guide_reference) for kind in kinds}
+        env = server_environment(args.buffered)
+        servers = {kind: start_server(kind, args.guide_reference, env) for kind in kinds}
         runs: dict[tuple[str, int], list[dict]] = {}
         try:
             for proc, port in servers.values():
@@ -275,7 +288,7 @@ def main() -> None:
             print(f"# socketlab with the guide's commentary / {guide}, commentary on: " + ", ".join(
                 f"{rates['socketlab-commentary', c] / rates[guide, c]:.2f} at {c}" for c in (1, 64, 512)))
 
-        proc, port = start_server("socketlab")
+        proc, port = start_server("socketlab", env=env)
         idle = []
         try:
             for _ in range(args.idle):

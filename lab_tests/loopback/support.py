@@ -2,6 +2,7 @@
 
 import functools
 import json
+import os
 import socket
 import struct
 import subprocess
@@ -63,10 +64,11 @@ class CliServer:
     a server whose log pipe nobody reads would block on its next log line.
     """
 
-    def __init__(self, *argv, limits: dict[str, int] | None = None, python: str | None = None):
+    def __init__(self, *argv, limits: dict[str, int] | None = None, python: str | None = None,
+                 env: dict[str, str] | None = None):
         """``limits``: resource limits for the process, e.g. ``{"RLIMIT_NOFILE": 64}``;
         ``python``: run this code (``python -c``; ARGV are its arguments) instead of the CLI,
-        for a negative control's server."""
+        for a negative control's server; ``env``: variables to add to its environment."""
         def set_limits():
             import resource
             for name, value in (limits or {}).items():
@@ -74,7 +76,8 @@ class CliServer:
         program = ["-c", python] if python is not None else ["-m", "socketlab"]
         self.process = subprocess.Popen([sys.executable, *program, *argv],
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                        preexec_fn=set_limits if limits else None)
+                                        preexec_fn=set_limits if limits else None,
+                                        env={**os.environ, **env} if env else None)
         line = self.process.stdout.readline()
         self.port = ready_port(line)
         if self.port is None:

@@ -18,7 +18,7 @@ from lab_tests import guide
 from socketlab import app, client, demo
 from socketlab.protocol import MessageDecoder
 
-from .support import run_cli, wait_for
+from .support import CliServer, read_answer, run_cli, wait_for
 
 
 REQUIRED = ("byteorder", "content-length", "content-type", "content-encoding")
@@ -199,6 +199,45 @@ def server_lines(server, last_line):
     assert lines[0] == f"Listening on {(server.host, server.port)}"
     assert lines[1].startswith("socketlab: idle connections close after 30 s")
     return lines[2:]
+
+
+def _write_calls(pid: int) -> int:
+    """The write system calls process PID has made (/proc/PID/io's syscw; a socket's send is
+    not one)."""
+    with open(f"/proc/{pid}/io") as io:
+        return next(int(line.split()[1]) for line in io if line.startswith("syscw:"))
+
+
+#: The control: the commentary through sys.stdout, as before issue 17's fix (a print is a write
+#: of the text and one of its newline when PYTHONUNBUFFERED is set, as in the lab's images).
+UNBUFFERED_COMMENTARY = """import sys
+from socketlab import cli
+cli._commentary = lambda: sys.stdout
+sys.exit(cli.main(["app-server", *sys.argv[1:]]))
+"""
+
+
+@pytest.mark.parametrize("control", [False, True], ids=["socketlab", "negative-control"])
+def test_a_servers_commentary_is_written_once_a_round_even_unbuffered(closing, control):
+    """PYTHONUNBUFFERED=1 (the lab's images set it) makes sys.stdout write every print at once:
+    two system calls a line, eight a request. The server's commentary has its own buffered
+    stream, flushed at the end of each round of the loop: at most one write a round."""
+    argv = ("127.0.0.1", "0", "--idle-timeout", "0")
+    env = {"PYTHONUNBUFFERED": "1"}
+    server = closing(CliServer(*argv, python=UNBUFFERED_COMMENTARY, env=env) if control
+                     else CliServer("app-server", *argv, env=env))
+    wait_for(lambda: len(server.stdout) >= 2)  # the ready line and the limits line
+    before, requests = _write_calls(server.process.pid), 40
+    for _ in range(requests):
+        with socket.create_connection(("127.0.0.1", server.port)) as sock:
+            sock.sendall(app.make_request("search", "morpheus"))
+            read_answer(sock)
+    wait_for(lambda: sum(line.startswith("Closing connection") for line in server.stdout) == requests)
+    per_request = (_write_calls(server.process.pid) - before) / requests
+    if control:
+        assert per_request >= 4, per_request  # a write a line at least: what the test catches
+    else:
+        assert per_request <= 2, f"{per_request} writes a request for 4 lines"
 
 
 def test_app_programs_print_the_guides_lines(cli_server, host):
