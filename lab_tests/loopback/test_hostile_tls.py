@@ -35,6 +35,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+#: The most of a core a server may use while a peer floods it with unread KeyUpdates; the
+#: negative control shows the old event choice goes over it (a spin: a whole core when the
+#: machine is idle, less beside other work, but far over this).
+SPIN_LIMIT = 0.20
+
+
 def cpu_share(pid: int, seconds: float = 2.0) -> float:
     """The share of one core process ``pid`` used over the next ``seconds``."""
     before, start = cpu_seconds(pid), time.monotonic()
@@ -84,7 +90,7 @@ def test_a_key_update_peer_that_never_reads_does_not_spin_the_loop(cli_server, p
     with capsys.disabled():
         print(f"\n[tls key update] {program}: {sent} KeyUpdates sent, never read; server CPU "
               f"{share:.1%} of a core afterwards; peak RSS {peak / KiB:.1f} MiB")
-    assert share <= 0.20
+    assert share <= SPIN_LIMIT
     assert ok.returncode == 0, ok.stderr
     assert server.process.poll() is None
 
@@ -129,7 +135,7 @@ def test_negative_control_the_old_event_choice_spins(closing, pki, host):
         port = ready_port(process.stdout.readline())
         sock, _ = key_update_flood(host, port, str(pki / "ca.pem"))
         with sock:
-            assert cpu_share(process.pid) > 0.5, "the measurement did not see the spin"
+            assert cpu_share(process.pid) > SPIN_LIMIT, "the measurement did not see the spin"
     finally:
         process.kill()
         process.wait(10)
