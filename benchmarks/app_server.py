@@ -156,7 +156,7 @@ def start_server(kind: str, reference: Path | None = None, env: dict | None = No
     else:
         argv = [sys.executable, __file__, f"--{kind}-server", "0"]
     proc = subprocess.Popen(pin(0) + argv, stdout=subprocess.PIPE, text=True, env=env)
-    if kind == "guide-reference":  # its print()s are block-buffered into the pipe: no line yet
+    if kind.startswith("guide"):  # their print()s may be block-buffered into the pipe: no line yet
         port = int(port) if listening(int(port), proc) else None
         line = f"nothing listening on {port}"
     else:
