@@ -6,6 +6,7 @@ independently of socketlab's protocol module.
 """
 
 import json
+import os
 import signal
 import socket
 import struct
@@ -18,7 +19,7 @@ from lab_tests import guide
 from socketlab import app, client, demo
 from socketlab.protocol import MessageDecoder
 
-from .support import CliServer, read_answer, run_cli, wait_for
+from .support import CliServer, read_answer, ready_port, run_cli, wait_for
 
 
 REQUIRED = ("byteorder", "content-length", "content-type", "content-encoding")
@@ -208,11 +209,15 @@ def _write_calls(pid: int) -> int:
         return next(int(line.split()[1]) for line in io if line.startswith("syscw:"))
 
 
-#: The control: the commentary through sys.stdout, as before issue 17's fix (a print is a write
-#: of the text and one of its newline when PYTHONUNBUFFERED is set, as in the lab's images).
-UNBUFFERED_COMMENTARY = """import sys
+#: The control: the commentary as it was before issue 17's fix, print() to sys.stdout, flushed
+#: once a round (under PYTHONUNBUFFERED, as in the lab's images, a print is a write of the text
+#: and one of its newline, and fails at once when stdout's reader has gone).
+OLD_COMMENTARY = """import sys
 from socketlab import cli
-cli._commentary = lambda: sys.stdout
+class Old:
+    line = staticmethod(print)
+    flush = staticmethod(sys.stdout.flush)
+cli._commentary = lambda: Old
 sys.exit(cli.main(["app-server", *sys.argv[1:]]))
 """
 
@@ -224,7 +229,7 @@ def test_a_servers_commentary_is_written_once_a_round_even_unbuffered(closing, c
     stream, flushed at the end of each round of the loop: at most one write a round."""
     argv = ("127.0.0.1", "0", "--idle-timeout", "0")
     env = {"PYTHONUNBUFFERED": "1"}
-    server = closing(CliServer(*argv, python=UNBUFFERED_COMMENTARY, env=env) if control
+    server = closing(CliServer(*argv, python=OLD_COMMENTARY, env=env) if control
                      else CliServer("app-server", *argv, env=env))
     wait_for(lambda: len(server.stdout) >= 2)  # the ready line and the limits line
     before, requests = _write_calls(server.process.pid), 40
@@ -238,6 +243,38 @@ def test_a_servers_commentary_is_written_once_a_round_even_unbuffered(closing, c
         assert per_request >= 4, per_request  # a write a line at least: what the test catches
     else:
         assert per_request <= 2, f"{per_request} writes a request for 4 lines"
+
+
+@pytest.mark.parametrize("control", [False, True], ids=["socketlab", "negative-control"])
+def test_a_server_whose_stdout_reader_went_away_goes_on_serving(control):
+    """The commentary's reader (a terminal closed, `docker compose logs` piped into `head`) may
+    go away: the commentary then stops, said once on stderr, and every request is answered."""
+    import subprocess
+
+    argv = ["-c", OLD_COMMENTARY] if control else ["-m", "socketlab", "app-server"]
+    process = subprocess.Popen([sys.executable, *argv, "127.0.0.1", "0", "--idle-timeout", "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        port = ready_port(process.stdout.readline())
+        process.stdout.readline()  # socketlab's limits line: the last before the commentary
+        process.stdout.close()  # the reader goes away
+        answered = 0
+        for _ in range(50):
+            with socket.create_connection(("127.0.0.1", port)) as sock:
+                sock.sendall(app.make_request("search", "morpheus"))
+                try:
+                    answered += read_answer(sock).json() == {"result": guide.MORPHEUS}
+                except (AssertionError, OSError):
+                    pass  # closed without an answer
+    finally:
+        process.terminate()
+        stderr = process.communicate(timeout=10)[1]
+    if control:
+        assert answered < 50, "the control lost nothing: the test cannot see the bug"
+    else:
+        assert answered == 50, stderr
+        assert stderr.count("no more of it") == 1, stderr
 
 
 def test_app_programs_print_the_guides_lines(cli_server, host):

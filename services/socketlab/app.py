@@ -62,9 +62,9 @@ SEARCH = {
     "ring": "In the caves beneath the Misty Mountains. \U0001f48d",
     "\U0001f436": "\U0001f43e Playing ball! \U0001f3d0",
 }
+_SEARCH_ANSWERS = frozenset(SEARCH.values())
 #: The guide's answers when nothing matches (the current reference's words; an older revision
 #: of the guide used double quotes).
-_SEARCH_ANSWERS = frozenset(SEARCH.values())
 NO_MATCH = "No match for '{}'."
 INVALID_ACTION = "Error: invalid action '{}'."
 BINARY_ANSWER_PREFIX = b"First 10 bytes of request: "

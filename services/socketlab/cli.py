@@ -183,7 +183,7 @@ def _serve(args, handler_factory) -> int:
         max_buffered=args.max_buffered,
         socket_buffer=args.socket_buffer,
         tls=context,
-        after_round=_commentary().flush,  # the commentary, once a round (_narrate)
+        after_round=_commentary().flush,  # the commentary, once a round
     )
     interrupted = []
 
@@ -212,29 +212,58 @@ def _serve(args, handler_factory) -> int:
 
 def _narrate(args, *, server: bool = False):
     """The guide's running commentary on stdout, or None with ``--quiet``. A client's lines go
-    out one by one; a server's wait for the end of the loop's round (``Server.after_round``
-    flushes): one write per round, not per line, and no line waits longer than a round."""
+    out one by one; a server's are written at the end of each round of the loop
+    (:func:`_commentary`)."""
     if args.quiet:
         return None
-    return functools.partial(print, file=_commentary()) if server else functools.partial(print, flush=True)
-
-
-def _commentary():
-    """A server's stdout for its commentary, buffered even under PYTHONUNBUFFERED (the lab's
-    images set it, and it makes every ``print`` two system calls): the loop flushes it once a
-    round. Line-buffered on a terminal, as ``sys.stdout`` is. The ready line and the rest go
-    through ``sys.stdout``, flushed before the loop starts and after it ends."""
-    return _buffered(sys.stdout)
+    return _commentary().line if server else functools.partial(print, flush=True)
 
 
 @functools.lru_cache(maxsize=1)
-def _buffered(stream):
-    try:
-        fd = stream.fileno()
-    except (AttributeError, ValueError, OSError):  # not a file (a test's capture): as it is
-        return stream
-    stream.flush()
-    return open(fd, "w", encoding=stream.encoding, errors=stream.errors, closefd=False)
+def _commentary() -> "_Commentary":
+    """The server's commentary on this process's stdout (one per process)."""
+    return _Commentary(sys.stdout)
+
+
+class _Commentary:
+    """A server's commentary: its lines, kept until the end of the loop's round
+    (``Server.after_round`` calls :meth:`flush`), then written to stdout in one ``write``.
+
+    One write a round whatever the environment says: PYTHONUNBUFFERED (the lab's images set it)
+    makes every ``print`` to ``sys.stdout`` two system calls, and a line still waits at most a
+    round. A stdout that cannot be written any more (its reader went away) ends the commentary,
+    said once on stderr; the server goes on serving. The ready line and the rest go through
+    ``sys.stdout``, flushed before the loop starts and after it ends.
+    """
+
+    def __init__(self, stream) -> None:
+        self._lines: list[str] = []
+        self._encoding = (getattr(stream, "encoding", None) or "utf-8",
+                          getattr(stream, "errors", None) or "strict")
+        try:
+            self._fd: int | None = stream.fileno()
+        except (AttributeError, ValueError, OSError):  # not a file (a test's capture)
+            self._fd, self._stream = None, stream
+        else:
+            self._stream = None
+
+    def line(self, text: str) -> None:
+        if self._stream is not None:
+            print(text, file=self._stream)
+        elif self._fd is not None:
+            self._lines.append(text)
+
+    def flush(self) -> None:
+        if not self._lines:
+            return
+        data = memoryview(("\n".join(self._lines) + "\n").encode(*self._encoding))
+        self._lines.clear()
+        try:
+            while data:
+                data = data[os.write(self._fd, data):]
+        except OSError as exc:
+            log.warning("the commentary cannot be written to stdout (%s); no more of it", exc)
+            self._fd = None
 
 
 def cmd_echo_server(args) -> int:
