@@ -40,6 +40,9 @@ Stable API (the cross-endian tests in ``lab_tests/guest`` use exactly this)::
         ``docker compose restart|stop|start SERVICE`` (the fault tests: a container goes away
         and comes back with the same addresses). They return when Docker has done it; a
         started service is not healthy yet: wait with ``lab.wait_healthy``.
+    lab.forget(*services)
+        Look these services' containers up again next time: after a test's own ``up``
+        replaced them (lab/test_start_failures.py).
     lab.recreate(service, environment=None, timeout=120) -> RunResult
         ``docker compose up -d --no-deps SERVICE`` with ``environment`` added to what
         compose.yaml interpolates (the router's ``IMPAIR_*``): a new container where the
@@ -202,8 +205,13 @@ class Lab:
     def start(self, service: str, timeout: float = 120) -> RunResult:
         return self._compose_service("start", service, timeout)
 
+    def forget(self, *services: str) -> None:
+        """Look these services' containers up again next time (``up`` may have replaced them)."""
+        for service in services:
+            self._containers.pop(service, None)
+
     def recreate(self, service: str, environment: dict[str, str] | None = None, timeout: float = 120) -> RunResult:
-        self._containers.pop(service, None)  # a new container, maybe: look it up again
+        self.forget(service)  # a new container, maybe
         return self._compose_service("up", service, timeout, "-d", "--no-deps", environment=environment)
 
     def _compose_service(self, action: str, service: str, timeout: float, *options: str,

@@ -40,8 +40,7 @@ def broken(lab, tmp_path):
 
     yield write
     restored, took = up(lab)
-    for service in ("server", "peer", "client-ppc"):
-        lab._containers.pop(service, None)  # recreated: look them up again
+    lab.forget("server", "peer", "client-ppc")  # recreated
     assert restored.returncode == 0, f"the lab did not come back ({took:.1f} s):\n{restored.stderr}"
 
 
