@@ -225,8 +225,11 @@ sys.exit(cli.main(["app-server", *sys.argv[1:]]))
 @pytest.mark.parametrize("control", [False, True], ids=["socketlab", "negative-control"])
 def test_a_servers_commentary_is_written_once_a_round_even_unbuffered(closing, control):
     """PYTHONUNBUFFERED=1 (the lab's images set it) makes sys.stdout write every print at once:
-    two system calls a line, eight a request. The server's commentary has its own buffered
-    stream, flushed at the end of each round of the loop: at most one write a round."""
+    two system calls a line, eight a request. The server keeps its commentary's lines until the
+    end of each round of the loop and writes them at once: at most one write a round. A client
+    that connects, sends, reads and closes, one at a time, takes two rounds (the answer's, the
+    close's) or three (when its request arrives after the accept's round): at most three writes
+    for its four lines."""
     argv = ("127.0.0.1", "0", "--idle-timeout", "0")
     env = {"PYTHONUNBUFFERED": "1"}
     server = closing(CliServer(*argv, python=OLD_COMMENTARY, env=env) if control
@@ -242,7 +245,7 @@ def test_a_servers_commentary_is_written_once_a_round_even_unbuffered(closing, c
     if control:
         assert per_request >= 4, per_request  # a write a line at least: what the test catches
     else:
-        assert per_request <= 2, f"{per_request} writes a request for 4 lines"
+        assert per_request <= 3, f"{per_request} writes a request for 4 lines"
 
 
 @pytest.mark.parametrize("control", [False, True], ids=["socketlab", "negative-control"])
