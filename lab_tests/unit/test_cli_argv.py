@@ -104,3 +104,27 @@ def test_negative_control_argparse_alone_lets_a_timeout_past_epoll():
         except OverflowError:
             return
     raise AssertionError("epoll took a 1e10 s timeout")
+
+
+def test_a_servers_commentary_waits_for_the_end_of_the_round():
+    """cli._Commentary: lines written to stdout's fd in one write at flush (the loop's round),
+    none before; a stream with no fd (an in-process caller's capture) gets each line at once."""
+    import io
+    import os
+
+    from socketlab import cli
+
+    read_end, write_end = os.pipe()
+    with os.fdopen(write_end, "w") as out, os.fdopen(read_end, "rb") as pipe:
+        os.set_blocking(read_end, False)
+        commentary = cli._Commentary(out)
+        commentary.line("Accepted connection from ('192.0.2.1', 40000)")
+        commentary.line("Closing connection to ('192.0.2.1', 40000)")
+        assert pipe.read() is None  # nothing yet: the round is not over
+        commentary.flush()
+        assert pipe.read() == (b"Accepted connection from ('192.0.2.1', 40000)\n"
+                               b"Closing connection to ('192.0.2.1', 40000)\n")
+    captured = io.StringIO()
+    commentary = cli._Commentary(captured)
+    commentary.line("Connected by ('192.0.2.1', 40000)")
+    assert captured.getvalue() == "Connected by ('192.0.2.1', 40000)\n"

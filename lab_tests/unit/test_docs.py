@@ -73,6 +73,21 @@ def test_the_guest_and_the_start_up_demos_use_the_servers_ports():
         assert f"demo \"$server\" --port {topology.TLS_PORT} --tls-ca /pki/ca.pem" in text, script
 
 
+def test_no_start_up_demo_can_cross_the_router_before_its_firewall():
+    """compose.yaml, docs/lab.md (issue 20): the client hosts and the guest start with the
+    router, not after its health; what keeps their demos behind the firewall is that every demo
+    talks to the server, and the server starts only once the router is healthy (its nftables
+    chain loaded: the router's health check)."""
+    from lab_tests import topology
+
+    compose = topology._compose()["services"]
+    assert compose["server"]["depends_on"]["router"]["condition"] == "service_healthy"
+    assert "nft list chain inet socketlab forward" in " ".join(compose["router"]["healthcheck"]["test"])
+    for service in ("client", "client-ppc-user", "client-ppc"):
+        env = topology.environment(service)
+        assert env.get("LAB_SERVER", env.get("SOCKETLAB_DEMO_SERVER")) == topology.SERVER_V4, service
+
+
 def test_the_addresses_compose_repeats_are_the_topologys():
     """compose.yaml names the server, the routes, the router and the certificates again in the
     services' environments and commands; the scripts have fallbacks: all must agree with the

@@ -20,7 +20,6 @@ error with :func:`error_response` (the guide's ``{"result": "Error: ..."}`` form
 
 from __future__ import annotations
 
-import functools
 import reprlib
 import sys
 from collections.abc import Callable, Sequence
@@ -62,7 +61,6 @@ SEARCH = {
     "ring": "In the caves beneath the Misty Mountains. \U0001f48d",
     "\U0001f436": "\U0001f43e Playing ball! \U0001f3d0",
 }
-_SEARCH_ANSWERS = frozenset(SEARCH.values())
 #: The guide's answers when nothing matches (the current reference's words; an older revision
 #: of the guide used double quotes).
 NO_MATCH = "No match for '{}'."
@@ -112,19 +110,15 @@ def error_response(reason: str) -> bytes:
     return json_message({"result": f"Error: {reason}"}, byteorder=sys.byteorder)
 
 
-@functools.lru_cache(maxsize=len(SEARCH) + 1)
-def _found(answer: str) -> bytes:
-    """The wire form of one of :data:`SEARCH`'s answers: a handful of fixed strings, each
-    encoded once (a no-match or an error quotes the peer, and is encoded every time)."""
-    return json_message({"result": answer}, byteorder=sys.byteorder)
+#: The wire form of each of :data:`SEARCH`'s answers, a handful of fixed strings, encoded once
+#: (a no-match or an error quotes the peer, and is encoded every time).
+_FOUND = {answer: json_message({"result": answer}, byteorder=sys.byteorder) for answer in SEARCH.values()}
 
 
 def _answer(request: Message, array_decoder: ArrayDecoder) -> bytes:
     if request.content_type == "text/json":
         answer = _text_answer(request.json())
-        if answer in _SEARCH_ANSWERS:
-            return _found(answer)
-        return json_message({"result": answer}, byteorder=sys.byteorder)
+        return _FOUND.get(answer) or json_message({"result": answer}, byteorder=sys.byteorder)
     if request.media_type == arrays.ARRAY_MEDIA_TYPE:
         dtype = request.params.get("dtype")
         values = array_decoder(request)

@@ -183,7 +183,7 @@ def _serve(args, handler_factory) -> int:
         max_buffered=args.max_buffered,
         socket_buffer=args.socket_buffer,
         tls=context,
-        after_round=_commentary().flush,  # the commentary, once a round
+        after_round=None if args.quiet else _commentary().flush,  # the commentary, once a round
     )
     interrupted = []
 
