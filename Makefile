@@ -7,6 +7,18 @@ PYTEST_ARGS ?=
 
 .PHONY: help setup venv build up down capture test check lint-ci fuzz bench docs conform
 
+# SOCKETLAB_LAB=N: lab N of many on this host (docs/scale.md), for plain Compose too; 0 is
+# lab 0, the unset variable (project socketlab). up, down, test, capture and conform take it.
+ifeq ($(SOCKETLAB_LAB),0)
+override SOCKETLAB_LAB :=
+endif
+export SOCKETLAB_LAB
+# A value that names no lab stops make before anything runs: one line, exit 2.
+INSTANCE_PROBLEM := $(shell scripts/lab-instance.py check '$(subst ','\'',$(SOCKETLAB_LAB))' 2>&1)
+ifneq ($(INSTANCE_PROBLEM),)
+$(error $(INSTANCE_PROBLEM))
+endif
+
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
@@ -23,8 +35,8 @@ venv: $(VENV)/.installed  ## the Python environment for tests and benchmarks
 build: setup  ## build every image, the PowerPC guest included (cached by layers)
 	docker compose build
 
-up: build  ## bring the lab up: the demos run, the server stays up (Ctrl-C to stop)
-	docker compose up
+up: build  ## bring the lab up: the demos run, the server stays up (Ctrl-C to stop); SOCKETLAB_LAB=N: lab N
+	docker compose up || { scripts/lab-instance.py clash; exit 1; }
 
 capture:  ## the running lab's packets as pcap on stdout: make -s capture | wireshark -k -i - (docs/wireshark.md)
 	@scripts/capture.sh pcap

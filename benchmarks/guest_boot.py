@@ -19,6 +19,7 @@ Target (LAB-NOTES): guest ready < 5 s warm.
 """
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -66,7 +67,7 @@ def boot_once():
 
 def inside(runs, boot_only=False):
     subprocess.run(["ip", "tuntap", "add", "dev", "tap0", "mode", "tap"], check=False)
-    subprocess.run(["ip", "addr", "replace", "198.18.3.1/24", "dev", "tap0"], check=True)
+    subprocess.run(["ip", "addr", "replace", os.environ["SOCKETLAB_GUEST_GW4"], "dev", "tap0"], check=True)
     subprocess.run(["ip", "link", "set", "tap0", "up"], check=True)
 
     print("full system (qemu-system-ppc64, TCG, VOF): QEMU start -> guest ready")
@@ -118,14 +119,21 @@ def main():
     if args.inside:
         inside(args.runs, args.boot_only)
         return 0
+    # The guest's addresses as the lab gives them (the instance SOCKETLAB_LAB names): none is built in.
+    config = json.loads(subprocess.run(["docker", "compose", "config", "--format", "json"], cwd=os.path.dirname(HERE),
+                                       capture_output=True, text=True, check=True).stdout)
+    lab_env = {key: value for key, value in config["services"]["client-ppc"]["environment"].items()
+               if key.startswith("SOCKETLAB_GUEST_")}
     with tempfile.TemporaryDirectory() as pki:
         mounts = ["-v", "%s:/bench:ro" % HERE]
         if not args.no_tls:
             subprocess.run([os.path.join(HERE, "..", "services", "pki", "make-pki.sh"), pki,
-                            "guest=DNS:guest,IP:198.18.3.2"], check=True, stdout=subprocess.DEVNULL)
+                            "guest=DNS:guest,IP:%s" % lab_env["SOCKETLAB_GUEST_V4"].split("/")[0]],
+                           check=True, stdout=subprocess.DEVNULL)
             mounts += ["-v", "%s:/pki:ro" % pki]
         argv = ["docker", "run", "--rm", "--cap-add", "NET_ADMIN", "--device", "/dev/net/tun",
                 "--sysctl", "net.ipv4.ip_forward=1", *mounts,
+                *(arg for key, value in sorted(lab_env.items()) for arg in ("-e", "%s=%s" % (key, value))),
                 args.image, "python3", "/bench/guest_boot.py", "--inside"]
         if not args.cold:
             argv += ["--runs", str(args.runs)]

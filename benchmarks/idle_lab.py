@@ -11,7 +11,8 @@ for these containers (dockerd, containerd and the lab's containerd-shims, which 
 probe with runc): host-side, not in `docker stats`, shared with any other Docker user of
 the machine. Prints numbers; nothing is asserted.
 
-It measures the lab that is running (project `socketlab`); it brings nothing up unless
+It measures the lab that is running (project `socketlab`, or lab N's with SOCKETLAB_LAB=N:
+the cost of one more lab beside the first); it brings nothing up unless
 asked: --up runs `docker compose up -d --wait` first and prints how long that took. Either
 way it waits until every health check is healthy and the guest's start-up demo has
 finished (their own signals), then --settle seconds, then measures --seconds.
@@ -30,7 +31,7 @@ import subprocess
 import sys
 import time
 
-PROJECT = "socketlab"
+PROJECT = "socketlab-%s" % os.environ["SOCKETLAB_LAB"] if os.environ.get("SOCKETLAB_LAB") else "socketlab"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TICK = os.sysconf("SC_CLK_TCK")
 GUEST_DEMO = "/run/socketlab-guest/demo.status"  # written by guest-supervisor after the demo

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """How long `docker compose up -d --wait` takes on a warm machine, and where the seconds go.
 
-    python3 benchmarks/lab_up.py [--runs 5]
+    python3 benchmarks/lab_up.py [--runs 5] [--labs K]
 
 Prints numbers; it is not a test (nothing is asserted). Each run takes the lab down (not
 timed; the pki volume stays, as it does between a user's runs), then times `up -d --wait`
@@ -9,6 +9,10 @@ with every image built. After each run it reads, from `docker inspect`, when eac
 started and when its health check first passed, relative to the router's start: the chain
 issue 20 describes (router -> server -> clients -> guest). Prints each run's timeline and the
 median of the wall times. Target (issue 20): <= 10 s, median of 5.
+
+--labs K (issue 18, docs/scale.md): one lab, then labs 0 .. K-1 brought up at once (one `up`
+each, SOCKETLAB_LAB=N), in turn for each run; prints the medians and their ratio (target for
+two: <= 1.5).
 """
 
 import argparse
@@ -23,9 +27,43 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def compose(*args, check=True):
+def compose(*args, check=True, lab=0):
     return subprocess.run(["docker", "compose", *args], cwd=REPO, capture_output=True, text=True,
-                          check=check, timeout=600)
+                          check=check, timeout=600, env=instance(lab))
+
+
+def instance(n):
+    import os
+    return {**os.environ, "SOCKETLAB_LAB": str(n) if n else ""}
+
+
+def together(k):
+    """Labs 0 .. k-1 down, then up at once: the wall time until the last is up and healthy."""
+    for n in range(k):
+        compose("down", "--remove-orphans", lab=n)
+    t0 = time.monotonic()
+    ups = [subprocess.Popen(["docker", "compose", "up", "-d", "--wait"], cwd=REPO, env=instance(n),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for n in range(k)]
+    for n, up in enumerate(ups):
+        _, err = up.communicate(timeout=600)
+        if up.returncode:
+            sys.exit(f"lab {n}: up failed: {err.strip()[-800:]}")
+    return time.monotonic() - t0
+
+
+def many(runs, k):
+    one, all_k = [], []
+    for run in range(1, runs + 1):
+        for n in range(1, k):
+            compose("down", "--remove-orphans", lab=n)
+        one.append(together(1))
+        all_k.append(together(k))
+        print(f"run {run}: one lab {one[-1]:.1f} s, {k} labs at once {all_k[-1]:.1f} s", flush=True)
+    for n in range(1, k):
+        compose("down", "--remove-orphans", lab=n)
+    a, b = statistics.median(one), statistics.median(all_k)
+    print(f"up -d --wait, warm, median of {runs}: one lab {a:.1f} s, {k} labs at once {b:.1f} s: "
+          f"{b / a:.2f}x (target for two <= 1.5x)")
 
 
 def when(stamp):
@@ -55,7 +93,10 @@ def timeline():
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--labs", type=int, default=1, help="labs at once, against one (issue 18)")
     args = parser.parse_args()
+    if args.labs > 1:
+        return many(args.runs, args.labs)
     walls = []
     for run in range(1, args.runs + 1):
         compose("down", "--remove-orphans")

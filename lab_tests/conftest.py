@@ -38,10 +38,15 @@ def lab(request):
         wait=True,
         services=services,
     )
+    instance = subprocess.run([str(REPO / "scripts" / "lab-instance.py"), "check"], capture_output=True,
+                              text=True, check=False)
+    if instance.returncode:
+        pytest.fail(instance.stderr.strip())  # SOCKETLAB_LAB names no lab
     started = time.monotonic()
     if os.environ.get("SOCKETLAB_LAB_KEEP") != "1":
         # A lab left up (by `make up`, a kept session, another checkout: the project name is
-        # fixed) would carry its state into this session, and `up` recreates only what changed.
+        # the instance's) would carry its state into this session, and `up` recreates only what
+        # changed.
         subprocess.run([*compose.compose_command_property, "down", "--remove-orphans"], cwd=REPO,
                        capture_output=True, check=False, timeout=300)
     try:
@@ -49,8 +54,10 @@ def lab(request):
     except subprocess.CalledProcessError as exc:
         logs = subprocess.run([*compose.compose_command_property, "logs", "--no-color"], cwd=REPO,
                               capture_output=True, text=True, check=False).stdout
+        clash = subprocess.run([str(REPO / "scripts" / "lab-instance.py"), "clash"], capture_output=True,
+                               text=True, check=False).stderr  # Docker's "Pool overlaps", explained
         pytest.fail(f"the lab did not come up healthy: {exc}\n{exc.stderr.decode(errors='replace')}\n"
-                    f"--- docker compose logs ---\n{logs}")
+                    f"{clash}--- docker compose logs ---\n{logs}")
     print(f"\nlab: up and healthy after {time.monotonic() - started:.1f} s")
     the_lab = Lab(compose)
     the_lab.capture.start()

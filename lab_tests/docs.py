@@ -106,6 +106,7 @@ def outcomes() -> str:
 GENERATORS: dict[str, Callable[[], str]] = {
     "socketlab.errors.Outcome": outcomes,
     "compose.yaml": topology.network_table,
+    "lab_tests.topology.prefixes": topology.instance_table,
     "services.router.nftables.conf": topology.firewall_table,
     "lab_tests.topology.picture": topology.picture,
     "lab_tests.lab.test_hostnames.RECOMMENDATIONS": test_hostnames.recommendation_table,
@@ -135,15 +136,24 @@ def render(text: str) -> str:
     return SECTION.sub(section, text)
 
 
+def generated_files() -> dict[Path, str]:
+    """Whole files ``make docs`` writes: every instance's labs/N/ (topology.lab_files)."""
+    return topology.lab_files()
+
+
 def main(argv: list[str]) -> int:
-    drifted = [doc for doc in documents() if render(doc.read_text()) != doc.read_text()]
+    wanted = {doc: render(doc.read_text()) for doc in documents()}
+    wanted.update(generated_files())
+    drifted = [path for path, text in wanted.items()
+               if not path.exists() or path.read_text() != text]
     if "--check" in argv:
-        for doc in drifted:
-            print(f"{doc.relative_to(REPO)} drifted: run `make docs`")
+        for path in drifted:
+            print(f"{path.relative_to(REPO)} drifted: run `make docs`")
         return 1 if drifted else 0
-    for doc in drifted:
-        doc.write_text(render(doc.read_text()))
-        print(f"wrote {doc.relative_to(REPO)}")
+    for path in drifted:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(wanted[path])
+        print(f"wrote {path.relative_to(REPO)}")
     return 0
 
 

@@ -616,7 +616,7 @@ def reachable(runs, pos):
     where = f"listening on {', '.join(listening) or 'nothing'}"
     if problem:
         return bad(f"{problem}; {where}")
-    return ok(f"connected from 198.18.2.10 across the router; {where}")
+    return ok(f"connected from {topology.CLIENT_V4} across the router; {where}")
 
 
 def survives(expected_result):
@@ -944,7 +944,7 @@ CASES = [
     Case("4.1.1", SERVERS, "The server is reachable from across the router, not only on loopback.",
          "127.0.0.1 ... only processes on the host will be able to connect to the server; an empty string, "
          "the server will accept connections on all available IPv4 interfaces.",
-         "a connection from the client host (198.18.2.10) to the address it was told", "reach", reachable),
+         f"a connection from the client host ({topology.CLIENT_V4}) to the address it was told", "reach", reachable),
     Case("4.2.1", CLIENTS, "A server that never answers: the client gives up on its own.",
          "(beyond the guide: its clients have no timeout) socket.settimeout()",
          "the client ends before the case's deadline (15 s)", "silent", gives_up, informational=True),

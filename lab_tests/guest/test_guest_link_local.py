@@ -11,7 +11,7 @@ import pytest
 
 from lab_tests.lab.test_hostnames import PORT, serving
 from lab_tests.lab.test_link_local import link_local
-from lab_tests.topology import APP_PORT
+from lab_tests.topology import APP_PORT, GUEST_GW_V4
 
 #: The guest's MAC (qemu/bin/guest-supervisor, SOCKETLAB_GUEST_MAC), and so its EUI-64 address.
 GUEST_MAC = "52:54:00:53:4c:02"
@@ -52,7 +52,7 @@ def test_from_the_container_to_the_guests_link_local_address(lab, scope, outcome
 @pytest.mark.parametrize("scope, outcome", [("%eth0", "connected"), ("", "error")],
                          ids=["with-scope", "negative-control-without"])
 def test_from_the_guest_to_the_containers_link_local_address(lab, scope, outcome):
-    container, _ = link_local(lab, "client-ppc", "198.18.3.1")
+    container, _ = link_local(lab, "client-ppc", GUEST_GW_V4)
     with serving(lab, "client-ppc", "::", socketlab=CONTAINER_SOCKETLAB):
         answer = guest_probe(lab, container + scope, PORT)
     assert answer["outcome"] == outcome, answer

@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from lab_tests import topology
 from lab_tests.harness import REPO
 
 #: A failure shows within this long (the lab's own `up` takes ~10 s warm); the wait is a
@@ -48,7 +49,7 @@ def test_a_server_whose_start_fails_fails_the_up_naming_itself(lab, broken):
     out, took = up(lab, broken('services:\n  server:\n    command: ["sh", "-c", "echo broken on purpose; exit 1"]\n'))
     print(f"up --wait failed after {took:.1f} s: {out.stderr.strip().splitlines()[-1:]}")
     assert out.returncode != 0, out.stderr
-    assert "socketlab-server-1" in out.stderr, out.stderr
+    assert f"{topology.project()}-server-1" in out.stderr, out.stderr
     assert "broken on purpose" in lab.logs("server")
 
 
@@ -58,5 +59,5 @@ def test_a_guest_without_its_kernel_fails_the_up_naming_itself(lab, broken):
                                "      SOCKETLAB_GUEST_DIR: /nonexistent\n"))
     print(f"up --wait failed after {took:.1f} s: {out.stderr.strip().splitlines()[-1:]}")
     assert out.returncode != 0, out.stderr
-    assert "socketlab-client-ppc-1" in out.stderr, out.stderr
+    assert f"{topology.project()}-client-ppc-1" in out.stderr, out.stderr
     assert "/nonexistent" in lab.logs("client-ppc")

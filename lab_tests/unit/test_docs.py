@@ -1,5 +1,7 @@
 """Generated docs never drift from their one source (lab_tests/docs.py, ``make docs``)."""
 
+from pathlib import Path
+
 import pytest
 
 from lab_tests import docs
@@ -113,17 +115,78 @@ def test_the_addresses_compose_repeats_are_the_topologys():
     pki = " ".join(topology._compose()["services"]["pki"]["command"])
     assert f"server=DNS:server,IP:{topology.SERVER_V4},IP:{topology.SERVER_V6}" in pki
     assert f"guest=DNS:guest,IP:{topology.GUEST_V4},IP:{topology.GUEST_V6}" in pki
-    # the scripts' fallbacks, for a container started without compose's environment
-    root = topology.COMPOSE.parent
-    for script in ("services/hosts/client.sh", "qemu/bin/client-ppc-user-start"):
-        assert f"server=${{LAB_SERVER:-{topology.SERVER_V4}}}" in (root / script).read_text(), script
-    supervisor = (root / "qemu/bin/guest-supervisor").read_text()
+    env = topology.environment("client-ppc")
     guest4, guest6 = (ipaddress.ip_network(topology.guestnet().subnet(v)) for v in (4, 6))
-    assert f'ENV("SOCKETLAB_GUEST_V4", "{topology.GUEST_V4}/{guest4.prefixlen}")' in supervisor
-    assert f'ENV("SOCKETLAB_GUEST_V6", "{topology.GUEST_V6}/{guest6.prefixlen}")' in supervisor
-    assert f'ENV("SOCKETLAB_DEMO_SERVER", "{topology.SERVER_V4}")' in supervisor
-    gateway = re.search(r'ENV\("SOCKETLAB_GUEST_GW4", "([0-9.]+)/', supervisor)[1]
-    assert ipaddress.ip_address(gateway) in guest4
+    assert env["SOCKETLAB_GUEST_V4"] == f"{topology.GUEST_V4}/{guest4.prefixlen}"
+    assert env["SOCKETLAB_GUEST_V6"] == f"{topology.GUEST_V6}/{guest6.prefixlen}"
+    assert ipaddress.ip_interface(env["SOCKETLAB_GUEST_GW4"]).network == guest4
+    assert ipaddress.ip_interface(env["SOCKETLAB_GUEST_GW6"]).network == guest6
+    server = topology.environment("server")
+    assert (server["LAB_SERVER_V4"], server["LAB_SERVER_V6"]) == (topology.SERVER_V4, topology.SERVER_V6)
+
+
+#: A lab address in text: in 198.18.0.0/15 or 2001:db8::/32 (the test-bed ranges).
+LAB_ADDRESS = r"\b198\.1[89]\.\d+\.\d+|\b2001:db8:[0-9a-f:]*"
+
+
+def _baked(path: Path) -> list[str]:
+    """Lab addresses in ``path``'s code (comments aside: examples for lab 0 may stay there)."""
+    import re
+
+    found = []
+    for line in path.read_text(errors="replace").splitlines():
+        code = re.sub(r"(^|\s)(#|//|/?\*|--).*$", "", line)  # shell, Python, C, Lua comments
+        found += [f"{path.name}: {line.strip()}" for _ in re.findall(LAB_ADDRESS, code)]
+    return found
+
+
+def test_no_image_or_script_holds_a_lab_address():
+    """Issue 18: every address a container uses comes from the Compose lab (lab.yaml and the
+    instance's labs/N/ files), so the images and the scripts serve every instance alike."""
+    from lab_tests import topology
+
+    import subprocess
+
+    tracked = subprocess.run(["git", "ls-files", "services", "qemu"], cwd=topology.REPO, capture_output=True,
+                             text=True, check=True).stdout.split()
+    files = [topology.REPO / name for name in tracked if not name.endswith(".md")]
+    assert len(files) > 20
+    assert [hit for path in files for hit in _baked(path)] == []
+
+
+def test_negative_control_a_fallback_address_is_found(tmp_path):
+    script = tmp_path / "client.sh"
+    script.write_text("# the server, e.g. 198.18.1.10\nserver=${LAB_SERVER:-198.18.1.10}\n")
+    assert _baked(script) == ["client.sh: server=${LAB_SERVER:-198.18.1.10}"]
+
+
+def test_every_instance_has_its_own_subnets_inside_the_test_beds():
+    """docs/scale.md's scheme: lab N's networks are lab 0's shifted, none shared between two
+    labs, all inside 198.18.0.0/16 (Docker's own pool is 198.19.0.0/16) and 2001:db8::/32."""
+    import ipaddress
+
+    from lab_tests import topology
+
+    assert topology.prefixes(0) == topology.lab_environment(0)
+    assert topology.SERVER_V4 == f"{topology.prefixes(0)['SERVERNET4']}.10" or topology.instance() != 0
+    seen = {}
+    for n in topology.INSTANCES:
+        env = topology.lab_environment(n)
+        assert env == topology.prefixes(n), n
+        for key, prefix in env.items():
+            net = ipaddress.ip_network(f"{prefix}.0/24" if key.endswith("4") else f"{prefix}::/64")
+            bed = ipaddress.ip_network("198.18.0.0/16" if net.version == 4 else "2001:db8::/32")
+            assert net.subnet_of(bed), (n, key, net)
+            assert all(not net.overlaps(other) for other in seen), (n, key, net, seen)
+            seen[net] = n
+    assert len(seen) == 6 * len(topology.INSTANCES)
+
+
+def test_the_instance_files_are_the_schemes(tmp_path):
+    from lab_tests import docs
+
+    for path, text in docs.generated_files().items():
+        assert path.read_text() == text, f"{path} drifted: run `make docs`"
 
 
 #: A path of the tree named in backquotes by a doc, and maybe a test in it: `path::test_name`.

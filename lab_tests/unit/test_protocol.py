@@ -207,3 +207,28 @@ def test_malformed_content_type_parameter():
     message = Message(header(**{"content-type": "binary/x; dtype"}), b"")
     with pytest.raises(RemoteProtocolError, match="malformed content-type parameter 'dtype'"):
         message.params
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**30, 10**30) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=12,
+)
+
+
+@given(_JSON_VALUES, st.sampled_from(["", " ", "\n", "\t \r\n"]), st.sampled_from(["", " ", "\r\n"]),
+       st.sampled_from(["", "x", ",", "}", "]", " 1", "{}"]))
+def test_loads_is_json_s_decode_with_limits_whatever_surrounds_the_value(value, before, after, junk):
+    """``protocol.loads`` takes the scanner's short cut only for a value that fills the text:
+    with whitespace around it, or anything after it, it says what ``json`` says."""
+    from socketlab.protocol import loads
+    text = before + json.dumps(value) + after + junk
+    try:
+        expected = json.loads(text)
+    except json.JSONDecodeError as exc:
+        with pytest.raises(RemoteProtocolError) as refused:
+            loads(text)
+        assert str(exc) in str(refused.value)
+        return
+    assert loads(text) == expected

@@ -201,8 +201,17 @@ def serve(path):
             buf = b""
 
 
+def name_this_host(path="/etc/hosts"):
+    """The guest's name for its own addresses, which the lab gives on the kernel command line
+    (SOCKETLAB_IP, SOCKETLAB_IP6: guest-supervisor, from lab.yaml): no address is built in."""
+    addresses = [os.environ.get(name, "").partition("/")[0] for name in ("SOCKETLAB_IP", "SOCKETLAB_IP6")]
+    with open(path, "a") as hosts:
+        hosts.writelines("%s\t%s\n" % (address, os.uname().nodename) for address in addresses if address)
+
+
 def main():
     log("agent up at %.2f s, %s-endian, Python %s" % (uptime(), sys.byteorder, sys.version.split()[0]))
+    name_this_host()
     start_servers()
     port = find_port(PORT_NAME)
     log("exec agent on %s" % port)

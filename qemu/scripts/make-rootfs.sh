@@ -68,7 +68,8 @@ echo "make-rootfs: libraries:$have libgcc_s.so.1 ld64.so.1"
 # --- the rest of a root ---
 mkdir -p dev proc sys tmp run root etc opt/socketlab opt/guest
 chmod 1777 tmp
-printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n198.18.3.2\tppc-guest\n2001:db8:3::2\tppc-guest\n' > etc/hosts
+# the guest's own name and addresses are added at boot (qemu/guest/agent.py): no address is built in
+printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' > etc/hosts
 printf 'root:x:0:0:root:/root:/bin/sh\n' > etc/passwd
 printf 'root:x:0:\n' > etc/group
 echo ppc-guest > etc/hostname

@@ -5,7 +5,7 @@
 # /tmp/demo.exit and its verdict in the log, and a wrong answer shows as the
 # failing test lab_tests/lab/test_startup_demo.py, with the lab still up.
 set -uo pipefail
-server=${LAB_SERVER:-198.18.1.10}
+server=${LAB_SERVER:?LAB_SERVER: the server to run the demo against (lab.yaml sets it)}
 rm -f /tmp/demo.exit
 # It starts beside the server, not after it (compose.yaml): the first request waits for it.
 socketlab demo "$server" --wait 60

@@ -1,7 +1,7 @@
 #!/bin/bash
 # The lab's one host set-up, for every end host (server, client, client-ppc,
-# client-ppc-user): the only part that runs as root. It routes the other lab
-# subnets via the router, waits until the host's IPv6 addresses are usable, then drops to the unprivileged user
+# client-ppc-user): the only part that runs as root. It removes the default routes, routes
+# the other lab subnets via the router, waits until the host's IPv6 addresses are usable, then drops to the unprivileged user
 # `socketlab` (no capabilities, no way back) and runs the given command under
 # tini, which stays PID 1 (reaps, forwards signals) as socketlab too.
 #
@@ -13,6 +13,11 @@
 set -euo pipefail
 say() { printf '%s: %s\n' "${HOSTNAME:-host}" "$*"; }
 
+# No way out of the lab: Docker's default route (its bridge's gateway, the host) would reach
+# any other lab on this host, in IPv6 at least (Docker 20.10 isolates bridges in IPv4 only).
+# What this host reaches is its own network, and the lab's others through the router.
+while ip -4 route del default 2>/dev/null; do :; done
+while ip -6 route del default 2>/dev/null; do :; done
 for net in ${LAB_ROUTES:-}; do
     case $net in
         *:*) ip -6 route replace "$net" via "$LAB_ROUTER_V6" ;;

@@ -10,11 +10,13 @@ serve() {  # serve PORT PROGRAM HOST [ARG...]
 }
 
 trap 'kill $(jobs -p) 2>/dev/null; exit 0' TERM INT
+# This host's own addresses, for the listeners on one address (lab.yaml sets them).
+: "${LAB_SERVER_V4:?lab.yaml sets it}" "${LAB_SERVER_V6:?lab.yaml sets it}"
 
 serve 65432 app-server       '::'
 serve 65431 echo-server      127.0.0.1
-serve 65433 app-server       198.18.1.10
-serve 65434 app-server       2001:db8:1::10
+serve 65433 app-server       "$LAB_SERVER_V4"
+serve 65434 app-server       "$LAB_SERVER_V6"
 serve 65435 multiconn-server '::'
 serve 65436 echo-server      ''
 # Byte-order negative control: decodes arrays in this machine's native order.

@@ -18,10 +18,15 @@ say() { printf 'router: %s\n' "$*"; }
 [ "$(cat /proc/sys/net/ipv4/ip_forward)" = 1 ] || { say "error: net.ipv4.ip_forward is off"; exit 1; }
 [ "$(cat /proc/sys/net/ipv6/conf/all/forwarding)" = 1 ] || { say "error: IPv6 forwarding is off"; exit 1; }
 
+# No way out of the lab (as host-start.sh): the router forwards between the lab's networks
+# only; Docker's default route would lead to the other labs on this host.
+while ip -4 route del default 2>/dev/null; do :; done
+while ip -6 route del default 2>/dev/null; do :; done
+
 # guestnet lives behind client-ppc. The next hop is on-link on clientnet,
 # so the route is valid even while client-ppc is not running.
-ip -4 route replace "${GUESTNET_V4:-198.18.3.0/24}" via "${GUESTGW_V4:-198.18.2.20}"
-ip -6 route replace "${GUESTNET_V6:-2001:db8:3::/64}" via "${GUESTGW_V6:-2001:db8:2::20}"
+ip -4 route replace "${GUESTNET_V4:?lab.yaml sets it}" via "${GUESTGW_V4:?lab.yaml sets it}"
+ip -6 route replace "${GUESTNET_V6:?lab.yaml sets it}" via "${GUESTGW_V6:?lab.yaml sets it}"
 
 nft -f /opt/socketlab/router/nftables.conf
 say "firewall loaded from services/router/nftables.conf"
