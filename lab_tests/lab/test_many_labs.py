@@ -83,15 +83,16 @@ def test_each_labs_demos_are_right_against_its_own_server(lab, second):
     assert lab.read_file("client", "/tmp/demo.exit").strip() == b"0"
     server = addresses(second)["server servernet ipv4"]
     deadline = time.monotonic() + GUEST_DEMO_DEADLINE  # `up --wait` returns when the guest is ready
-    while "demo in the guest done" not in (logs := compose(second, "logs", "--no-color", "client",
-                                                              "client-ppc").stdout):
-        assert time.monotonic() < deadline, logs[-3000:]
+    while "demo in the guest done" not in (guest := compose(second, "logs", "--no-color", "client-ppc").stdout):
+        assert time.monotonic() < deadline, guest[-3000:]
         time.sleep(1)  # polling the log, with a deadline
-    demos = [line for line in logs.splitlines() if "demo: all 15 answers correct" in line]
-    # plain and TLS, from the client and from the guest, each against its own lab's server
-    assert len(demos) == 4 and sum("guest demo |" in line for line in demos) == 2, logs[-3000:]
-    assert all(f"peer {server}," in line or f"peer {server})" in line for line in demos), demos
-    assert "demo in the guest done (exit status 0)" in logs
+    assert "demo in the guest done (exit status 0)" in guest
+    # plain and TLS, from the client and from the guest (each service's log read on its own:
+    # two services' lines can interleave), each against its own lab's server
+    for log in (compose(second, "logs", "--no-color", "client").stdout, guest):
+        demos = [line for line in log.splitlines() if "demo: all 15 answers correct" in line]
+        assert len(demos) == 2, log[-3000:]
+        assert all(f"(peer {server}," in line for line in demos), demos
 
 
 @pytest.mark.parametrize("direction", ["from-the-second", "from-the-sessions"])
