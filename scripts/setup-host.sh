@@ -6,6 +6,9 @@
 # but check. Supported hosts: Debian 12 / Debian 13 and derivatives (apt).
 #
 #   scripts/setup-host.sh            # engine + compose + buildx + base image
+#   scripts/setup-host.sh --install-engine   # only install the engine, compose and buildx
+#   scripts/setup-host.sh --engine           # only install them if missing and start dockerd
+#                                            # (the lab node's image and start: deploy/lab-node/)
 #
 # Environment:
 #   SOCKETLAB_BASE_IMAGE   base image the Dockerfile starts from
@@ -120,6 +123,12 @@ ensure_base_image() {
 }
 
 main() {
+    case ${1:-} in
+        --install-engine) install_packages; return ;;
+        --engine) docker_works && compose_works || { install_packages; start_dockerd; }; return ;;
+        "") ;;
+        *) die "usage: $0 [--install-engine | --engine]" ;;
+    esac
     if ! docker_works || ! compose_works || ! buildx_works; then
         install_packages
         start_dockerd
