@@ -24,8 +24,20 @@ import pytest
 from lab_tests import topology
 from lab_tests.harness import REPO
 
-#: Another instance than the session's.
-OTHER = 2 if topology.instance() == 1 else 1
+
+
+def _free_instance() -> int:
+    """The first instance other than the session's with nothing running: a lab somebody else
+    has up (make test on lab 1 while lab 2 runs) is left alone."""
+    for n in topology.INSTANCES:
+        project = f"socketlab-{n}" if n else "socketlab"
+        busy = subprocess.run(["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={project}"],
+                              capture_output=True, text=True, check=False).stdout.strip()
+        if n and n != topology.instance() and not busy:
+            return n
+    raise RuntimeError("every lab instance is in use")
+
+
 #: Deadline for the second lab's `up` (warm: ~20 s beside the first; a build is the session's).
 UP_DEADLINE = 300
 #: Deadline for its guest's demo, after the guest is ready (~5 s alone, more beside a busy lab).
@@ -59,14 +71,20 @@ def probe(n: int, service: str, host: str, port: int = topology.APP_PORT, timeou
 
 
 @pytest.fixture(scope="module")
-def second(lab):
-    """Lab OTHER, up beside the session's for this module, then down."""
-    out = compose(OTHER, "up", "-d", "--wait", timeout=UP_DEADLINE)
-    assert out.returncode == 0, f"lab {OTHER} did not come up:\n{out.stderr}"
+def other(lab) -> int:
+    """Another instance than the session's, free."""
+    return _free_instance()
+
+
+@pytest.fixture(scope="module")
+def second(other):
+    """Lab ``other``, up beside the session's for this module, then down."""
+    out = compose(other, "up", "-d", "--wait", timeout=UP_DEADLINE)
+    assert out.returncode == 0, f"lab {other} did not come up:\n{out.stderr}"
     try:
-        yield OTHER
+        yield other
     finally:
-        compose(OTHER, "down", "--remove-orphans", timeout=120)
+        compose(other, "down", "--remove-orphans", timeout=120)
 
 
 def test_the_second_lab_has_its_own_project_and_subnets(lab, second):
@@ -151,26 +169,26 @@ def test_taking_the_second_lab_down_leaves_the_sessions_untouched(lab, second):
     assert answer["outcome"] == "connected", answer
 
 
-def test_a_lab_whose_subnet_is_taken_is_explained_in_one_line(lab):
-    """Another Docker network on lab OTHER's servernet: Compose fails with Docker's "Pool
+def test_a_lab_whose_subnet_is_taken_is_explained_in_one_line(lab, other):
+    """Another Docker network on lab ``other``'s servernet: Compose fails with Docker's "Pool
     overlaps", and scripts/lab-instance.py (make up, the test session) says which lab, which of
     its networks and subnet, and which Docker network holds it."""
-    subnet = topology._lab(OTHER)["networks"]["servernet"]["ipam"]["config"][0]["subnet"]
-    squatter = f"socketlab-test-squatter-{OTHER}"
+    subnet = topology._lab(other)["networks"]["servernet"]["ipam"]["config"][0]["subnet"]
+    squatter = f"socketlab-test-squatter-{other}"
     subprocess.run(["docker", "network", "create", "--subnet", subnet, squatter], capture_output=True,
                    check=True)
     try:
-        up = compose(OTHER, "up", "-d", "--wait", "router", timeout=UP_DEADLINE)
+        up = compose(other, "up", "-d", "--wait", "router", timeout=UP_DEADLINE)
         assert up.returncode != 0 and "overlaps" in up.stderr, up.stderr
         explained = subprocess.run([str(REPO / "scripts" / "lab-instance.py"), "clash"], capture_output=True,
-                                   text=True, env={**os.environ, "SOCKETLAB_LAB": str(OTHER)}, check=False)
+                                   text=True, env={**os.environ, "SOCKETLAB_LAB": str(other)}, check=False)
         assert explained.returncode == 1 and len(explained.stderr.splitlines()) == 1, explained
-        assert f"lab {OTHER}'s servernet (IPv4) {subnet} overlaps {subnet} of the Docker network " \
+        assert f"lab {other}'s servernet (IPv4) {subnet} overlaps {subnet} of the Docker network " \
                f"'{squatter}'" in explained.stderr, explained.stderr
     finally:
-        compose(OTHER, "down", "--remove-orphans")
+        compose(other, "down", "--remove-orphans")
         subprocess.run(["docker", "network", "rm", squatter], capture_output=True, check=False)
     # the negative control: with the subnet free again, nothing to explain
     free = subprocess.run([str(REPO / "scripts" / "lab-instance.py"), "clash"], capture_output=True, text=True,
-                          env={**os.environ, "SOCKETLAB_LAB": str(OTHER)}, check=False)
+                          env={**os.environ, "SOCKETLAB_LAB": str(other)}, check=False)
     assert (free.returncode, free.stderr) == (0, ""), free
