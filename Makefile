@@ -45,7 +45,7 @@ down:  ## stop the lab and remove its containers and networks
 	docker compose down --remove-orphans
 
 check: venv lint-ci  ## the CI workflow's lint, then the fast tiers: unit and loopback (no Docker)
-	$(VENV)/bin/pytest -m "unit or loopback" $(PYTEST_ARGS)
+	env -u SOCKETLAB_LAB $(VENV)/bin/pytest -m "unit or loopback" $(PYTEST_ARGS)  # lab 0's, as the docs
 
 WORKFLOWS := $(wildcard .github/workflows/*.yml .github/workflows/*.yaml)
 lint-ci: venv  ## lint the CI workflow offline (GitHub's schema, zizmor, actionlint if installed: docs/ci.md) and deploy/k8s/ (Kubernetes' schemas)

@@ -1,7 +1,7 @@
 """App-server benchmark: requests/s and p50/p99 latency, socketlab vs a plain asyncio baseline,
 a minimal selectors server and the guide's approach.
 
-    python benchmarks/app_server.py [--requests N] [--rounds 3] [--idle 10000] [--guide-reference DIR] [--buffered]
+    python benchmarks/app_server.py [--requests N] [--rounds 3] [--idle 10000] [--guide-reference DIR] [--buffered] [--loop-only]
 
 The guide's semantics: one request per connection (connect, send, read the answer, close).
 The load comes from loadgen.c (C + epoll, built here with gcc) so the client side is not the
@@ -114,6 +114,24 @@ def minimal_server(port: int) -> None:
                 sel.unregister(conn)
                 del buffers[conn]
                 conn.close()
+
+
+def loop_only_server(port: int) -> None:
+    """socketlab's server (its loop, limits, orderly close and all) whose handler answers the
+    fixed reply without reading the request: how much of the gap to the minimal server is the
+    loop's and how much the request's own handling (--loop-only)."""
+    from socketlab import cli, handlers
+
+    reply = app.respond(next(iter(_one_message(app.make_request("search", "morpheus")))))
+
+    def data_received(self, data: bytes) -> bytes:
+        self.finished = True
+        return reply
+
+    handlers.AppHandler.data_received = data_received
+    handlers.AppHandler.buffered = 0
+    cli.main(["app-server", "127.0.0.1", str(port), "--quiet", "--idle-timeout", "0",
+              "--max-connections", "20000"])
 
 
 def _one_message(wire: bytes):
@@ -234,12 +252,17 @@ def main() -> None:
     parser.add_argument("--buffered", action="store_true",
                         help="run the servers without PYTHONUNBUFFERED=1 (the lab's images set it)")
     parser.add_argument("--asyncio-baseline-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--loop-only", action="store_true",
+                        help="also measure socketlab's loop with a handler that does not read the request")
     parser.add_argument("--minimal-selectors-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--loop-only-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.asyncio_baseline_server is not None:
         return asyncio_baseline(args.asyncio_baseline_server)
     if args.minimal_selectors_server is not None:
         return minimal_server(args.minimal_selectors_server)
+    if args.loop_only_server is not None:
+        return loop_only_server(args.loop_only_server)
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -259,6 +282,7 @@ def main() -> None:
         # round: drift on a shared host hits each alike. A row is the median round by req/s.
         kinds = ("socketlab", "socketlab-commentary", "guide-style", "asyncio-baseline", "minimal-selectors")
         kinds += ("guide-reference",) if args.guide_reference else ()
+        kinds += ("loop-only",) if args.loop_only else ()
         env = server_environment(args.buffered)
         servers = {kind: start_server(kind, args.guide_reference, env) for kind in kinds}
         runs: dict[tuple[str, int], list[dict]] = {}
@@ -284,6 +308,9 @@ def main() -> None:
                 proc.wait()
         print("# socketlab --quiet / minimal selectors server (the least Python can do): " + ", ".join(
             f"{rates['socketlab', c] / rates['minimal-selectors', c]:.2f} at {c}" for c in (1, 64, 512)))
+        if args.loop_only:
+            print("# socketlab's loop, not reading the request / minimal selectors server: " + ", ".join(
+                f"{rates['loop-only', c] / rates['minimal-selectors', c]:.2f} at {c}" for c in (1, 64, 512)))
         for guide in [kind for kind in kinds if kind.startswith("guide")]:
             print(f"# socketlab with the guide's commentary / {guide}, commentary on: " + ", ".join(
                 f"{rates['socketlab-commentary', c] / rates[guide, c]:.2f} at {c}" for c in (1, 64, 512)))

@@ -53,7 +53,7 @@ def project() -> str:
 
 def prefixes(n: int) -> dict[str, str]:
     """Lab ``n``'s network prefixes: lab 0's shifted by 16 n in the third octet and 0x100 n in
-    the third hextet, every host keeping its own last part (docs/scale.md#the-address-scheme)."""
+    the third hextet, every host keeping its own last part (docs/address-plan.md#many-labs-the-address-of-each-instance)."""
     out = {}
     for name, k in _NETWORK_NUMBERS.items():
         out[f"{name}4"] = f"198.18.{16 * n + k}"
@@ -123,13 +123,14 @@ class Network:
 
 
 @cache
-def _lab(n: int) -> dict:
+def lab_config(n: int) -> dict:
+    """lab.yaml as lab ``n`` resolves it (its labs/N/lab.env), parsed."""
     return yaml.safe_load(_interpolate(LAB.read_text(), lab_environment(n)))
 
 
 def _compose() -> dict:
     """lab.yaml as the instance the environment names resolves it."""
-    return _lab(instance())
+    return lab_config(instance())
 
 
 def networks() -> list[Network]:

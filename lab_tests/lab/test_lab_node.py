@@ -22,7 +22,7 @@ NODE_DEADLINE = 600
 #: Deadline for a node's guest demo after its `up --wait` (the guest is ready, not done).
 GUEST_DEMO_DEADLINE = 240
 #: Lab 0's server: inside a node the lab keeps the documented addresses.
-SERVER = topology._lab(0)["services"]["server"]["networks"]["servernet"]["ipv4_address"]
+SERVER = topology.lab_config(0)["services"]["server"]["networks"]["servernet"]["ipv4_address"]
 
 
 def node(*args: str, timeout: float = NODE_DEADLINE) -> subprocess.CompletedProcess:

@@ -53,7 +53,7 @@ def compose(n: int, *args: str, timeout: float = 120) -> subprocess.CompletedPro
 def addresses(n: int) -> dict[str, str]:
     """Every address of lab ``n`` a host of another lab could aim at: each service's, both
     families, and the guest's."""
-    lab = topology._lab(n)
+    lab = topology.lab_config(n)
     found = {}
     for service, spec in lab["services"].items():
         for network, where in (spec.get("networks") or {}).items():
@@ -88,7 +88,7 @@ def second(other):
 
 
 def test_the_second_lab_has_its_own_project_and_subnets(lab, second):
-    mine, theirs = topology._lab(topology.instance()), topology._lab(second)
+    mine, theirs = topology.lab_config(topology.instance()), topology.lab_config(second)
     ps = compose(second, "ps", "--format", "json").stdout
     assert f"socketlab-{second}-server-1" in ps
     ours = {ipaddress.ip_network(c["subnet"]) for net in mine["networks"].values() for c in net["ipam"]["config"]}
@@ -124,7 +124,7 @@ def test_no_host_of_one_lab_reaches_any_address_of_the_other(lab, second, direct
                 reached[f"{service} -> {name} {address}"] = answer["outcome"]
     assert reached == {}, reached
     # ... while each reaches its own server, in both families (the probes can connect)
-    own = topology._lab(source)["services"]["server"]["networks"]["servernet"]
+    own = topology.lab_config(source)["services"]["server"]["networks"]["servernet"]
     for key in ("ipv4_address", "ipv6_address"):
         assert probe(source, "client", own[key])["outcome"] == "connected", own[key]
 
@@ -173,7 +173,7 @@ def test_a_lab_whose_subnet_is_taken_is_explained_in_one_line(lab, other):
     """Another Docker network on lab ``other``'s servernet: Compose fails with Docker's "Pool
     overlaps", and scripts/lab-instance.py (make up, the test session) says which lab, which of
     its networks and subnet, and which Docker network holds it."""
-    subnet = topology._lab(other)["networks"]["servernet"]["ipam"]["config"][0]["subnet"]
+    subnet = topology.lab_config(other)["networks"]["servernet"]["ipam"]["config"][0]["subnet"]
     squatter = f"socketlab-test-squatter-{other}"
     subprocess.run(["docker", "network", "create", "--subnet", subnet, squatter], capture_output=True,
                    check=True)

@@ -13,7 +13,9 @@ REPO = topology.REPO
 
 
 def make(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    environment = {key: value for key, value in os.environ.items() if key != "SOCKETLAB_LAB"}
+    # not this run's own instance, nor a make's above this one (MAKEFLAGS passes its variables on)
+    environment = {key: value for key, value in os.environ.items()
+                   if key not in {"SOCKETLAB_LAB", "MAKEFLAGS", "MFLAGS", "MAKELEVEL"}}
     return subprocess.run(["make", "-s", *args], cwd=REPO, capture_output=True, text=True, timeout=60,
                           env={**environment, **(env or {})})
 

@@ -112,3 +112,21 @@ def test_an_unknown_shard_is_one_line_and_exit_2(tmp_path):
     done, ran = run_tiers(tmp_path, "gpu")
     assert (done.returncode, ran) == (2, [])
     assert done.stderr == "test-tiers: SHARD must be all, lab, guest or local, not 'gpu'\n"
+
+
+def test_the_docker_free_side_is_lab_0s_whichever_lab_the_lab_side_is(tmp_path):
+    """`make test SOCKETLAB_LAB=1`: the lab side runs against lab 1, the Docker-free side checks
+    the docs, whose addresses are lab 0's (docs/scale.md); each run records its SOCKETLAB_LAB."""
+    import shutil
+    import subprocess
+
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(conftest.REPO / "scripts" / "test-tiers.sh", tmp_path / "scripts")
+    fake = tmp_path / "fake-pytest"
+    fake.write_text(f'#!/bin/sh\necho "$2=${{SOCKETLAB_LAB-unset}}" >> "{tmp_path}/runs"\nexit 0\n')
+    fake.chmod(0o755)
+    done = subprocess.run(["bash", str(tmp_path / "scripts" / "test-tiers.sh")], capture_output=True, text=True,
+                          env={"PYTEST": str(fake), "PATH": "/usr/bin:/bin", "SOCKETLAB_LAB": "1"},
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert sorted((tmp_path / "runs").read_text().splitlines()) == ["lab or guest=1", "not (lab or guest)=unset"]
