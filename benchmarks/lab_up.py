@@ -17,6 +17,7 @@ two: <= 1.5).
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -33,7 +34,7 @@ def compose(*args, check=True, lab=0):
 
 
 def instance(n):
-    import os
+    """The environment that names lab ``n`` (0: the variable unset)."""
     return {**os.environ, "SOCKETLAB_LAB": str(n) if n else ""}
 
 

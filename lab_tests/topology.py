@@ -45,9 +45,10 @@ def instance() -> int:
     return int(os.environ.get("SOCKETLAB_LAB") or 0)
 
 
-def project() -> str:
-    """The Compose project of the instance the environment names (compose.yaml's ``name``)."""
-    value = os.environ.get("SOCKETLAB_LAB", "")
+def project(n: int | None = None) -> str:
+    """The Compose project of lab ``n`` (lab 0: the variable unset), or of the instance the
+    environment names, as it writes it (compose.yaml's ``name``)."""
+    value = os.environ.get("SOCKETLAB_LAB", "") if n is None else (str(n) if n else "")
     return f"socketlab-{value}" if value else "socketlab"
 
 

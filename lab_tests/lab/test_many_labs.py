@@ -30,8 +30,8 @@ def _free_instance() -> int:
     """The first instance other than the session's with nothing running: a lab somebody else
     has up (make test on lab 1 while lab 2 runs) is left alone."""
     for n in topology.INSTANCES:
-        project = f"socketlab-{n}" if n else "socketlab"
-        busy = subprocess.run(["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={project}"],
+        busy = subprocess.run(["docker", "ps", "-q", "--filter",
+                               f"label=com.docker.compose.project={topology.project(n)}"],
                               capture_output=True, text=True, check=False).stdout.strip()
         if n and n != topology.instance() and not busy:
             return n
@@ -90,7 +90,7 @@ def second(other):
 def test_the_second_lab_has_its_own_project_and_subnets(lab, second):
     mine, theirs = topology.lab_config(topology.instance()), topology.lab_config(second)
     ps = compose(second, "ps", "--format", "json").stdout
-    assert f"socketlab-{second}-server-1" in ps
+    assert f"{topology.project(second)}-server-1" in ps
     ours = {ipaddress.ip_network(c["subnet"]) for net in mine["networks"].values() for c in net["ipam"]["config"]}
     other = {ipaddress.ip_network(c["subnet"]) for net in theirs["networks"].values() for c in net["ipam"]["config"]}
     assert len(ours) == len(other) == 4
@@ -169,10 +169,11 @@ def test_taking_the_second_lab_down_leaves_the_sessions_untouched(lab, second):
     assert answer["outcome"] == "connected", answer
 
 
-def test_a_lab_whose_subnet_is_taken_is_explained_in_one_line(lab, other):
-    """Another Docker network on lab ``other``'s servernet: Compose fails with Docker's "Pool
+def test_a_lab_whose_subnet_is_taken_is_explained_in_one_line(lab):
+    """Another Docker network on a free lab's servernet: Compose fails with Docker's "Pool
     overlaps", and scripts/lab-instance.py (make up, the test session) says which lab, which of
     its networks and subnet, and which Docker network holds it."""
+    other = _free_instance()  # not the module's second lab, if it is still up
     subnet = topology.lab_config(other)["networks"]["servernet"]["ipam"]["config"][0]["subnet"]
     squatter = f"socketlab-test-squatter-{other}"
     subprocess.run(["docker", "network", "create", "--subnet", subnet, squatter], capture_output=True,
