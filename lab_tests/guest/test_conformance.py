@@ -116,6 +116,7 @@ SEEDS = [
     ("app-server", "loopback", "4.1.1", set(runner.POSITIONS), {"4.1.1"}, "127.0.0.1"),
     ("echo-server", "loopback", "4.1.1,1.1.1", set(runner.POSITIONS), {"4.1.1", "1.1.1"}, "127.0.0.1"),
     ("multiconn-server", "partial-send", "1.1.5,2.1.1", set(runner.POSITIONS), {"1.1.5"}, "first difference"),
+    ("multiconn-server", "exit-on-close", "2.1.4,2.1.1", set(runner.POSITIONS), {"2.1.4"}, "connection b"),
 ]
 
 

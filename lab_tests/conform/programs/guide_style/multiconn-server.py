@@ -10,6 +10,8 @@ ConnectionResetError: a peer reset crashes the whole server.
 Seeded bugs (--bug NAME, first argument):
   partial-send  after sock.send() it drops the unsent rest of data.outb
                 instead of keeping it for the next write event.
+  exit-on-close when a client closes, the whole server exits (every other
+                client's connection with it).
 """
 
 import selectors
@@ -19,7 +21,7 @@ import types
 
 import seeds
 
-BUGS = ("partial-send",)
+BUGS = ("partial-send", "exit-on-close")
 USAGE = f"Usage: {sys.argv[0]} [--bug NAME] <host> <port>"
 
 bug = seeds.take_bug(BUGS, USAGE)
@@ -46,6 +48,8 @@ def service_connection(key, mask):
             print(f"Closing connection to {data.addr}")
             sel.unregister(sock)
             sock.close()
+            if bug == "exit-on-close":
+                sys.exit(0)  # BUG: one client's close ends everyone's
     if mask & selectors.EVENT_WRITE:
         if data.outb:
             print(f"Echoing {data.outb!r} to {data.addr}")
