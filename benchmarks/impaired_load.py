@@ -12,7 +12,7 @@ under test. --timeout bounds each whole exchange (connect to last byte of the an
 
 Standard library only and no socketlab import, so it runs anywhere Python 3.8+ does: on the
 host, or in the lab's client container without copying anything:
-`docker compose exec -T client python3 - 198.18.1.10 < benchmarks/impaired_load.py`
+`docker compose exec -T client sh -c 'python3 - "$LAB_SERVER"' < benchmarks/impaired_load.py`
 (lab_tests/lab/test_faults.py passes the source with `python3 -c`).
 The lab test runs it through the router impaired by services/router/netem.py (50 ms delay, 5 % loss).
 

@@ -3,10 +3,11 @@
 
     python3 benchmarks/literal_addresses.py [--all]
 
-Counts, in every file git tracks, the literal lab addresses (IPv4 in 198.18.0.0/15, IPv6 in
-2001:db8::/32, with or without a prefix length) outside their homes: compose.yaml and lab.yaml
-(lab 0's in comments), the instances' files labs/N/ (`make docs` writes them from the scheme)
-and the address-plan page (docs/address-plan.md). Prints the files by count (the first 25, or
+Counts, in every file git tracks, the literal lab addresses (in the test-bed ranges,
+lab_tests/topology.py's TEST_BEDS, with or without a prefix length) outside their homes: the
+scheme (lab_tests/topology.py, the one place the prefixes are written), what it generates
+(labs/, by `make docs`), the Compose lab (compose.yaml and lab.yaml, lab 0's in comments) and
+the address-plan page (docs/address-plan.md). Prints the files by count (the first 25, or
 all with --all), then the totals for code (what runs: images, scripts, tests) and for the other
 docs (lab 0's addresses in examples and captured listings). Goal (issue 18): 0 in code, so that
 every instance runs the same code. Prints numbers; asserts nothing.
@@ -19,7 +20,7 @@ from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-HOMES = {"compose.yaml", "lab.yaml", "docs/address-plan.md"}
+HOMES = {"compose.yaml", "lab.yaml", "docs/address-plan.md", "lab_tests/topology.py"}
 ADDRESS = re.compile(r"\b198\.1[89]\.\d{1,3}\.\d{1,3}\b|\b2001:db8:[0-9a-f:]*[0-9a-f:]", re.I)
 
 

@@ -5,7 +5,7 @@
  *  1. mount /proc, /sys, /dev (devtmpfs), /tmp and /run;
  *  2. bring up lo, and give eth0 its IPv6 address and default route (the kernel's ip= does
  *     IPv4 only). From kernel command-line words, which reach init's environment:
- *         SOCKETLAB_IP6=2001:db8:3::2/64  SOCKETLAB_GW6=2001:db8:3::1
+ *         SOCKETLAB_IP6=ADDRESS/64  SOCKETLAB_GW6=GATEWAY   (client-ppc-start writes them)
  *  3. run the guest agent (/opt/guest/agent.py: app-server + exec agent) and reap every orphan;
  *  4. when the main program ends, sync and power off (with -no-reboot QEMU then exits).
  */

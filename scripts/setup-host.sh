@@ -91,10 +91,12 @@ start_dockerd() {
     docker_works && return 0
     say "starting dockerd"
     mkdir -p "$LOG_DIR"
-    # Keep Docker's own networks inside the test-bed range (198.19.0.0/16);
-    # the lab's networks use fixed subnets of 198.18.0.0/16.
-    nohup dockerd --bip 198.19.255.1/24 \
-        --default-address-pool base=198.19.0.0/16,size=24 \
+    # Keep Docker's own networks inside the test-bed range, out of the labs' way
+    # (docs/address-plan.md; labs/engine.env, written by `make docs`).
+    # shellcheck source=../labs/engine.env
+    . "$(dirname "$0")/../labs/engine.env"
+    nohup dockerd --bip "$DOCKER_BRIDGE" \
+        --default-address-pool "base=$DOCKER_POOL,size=24" \
         >"$LOG_DIR/dockerd.log" 2>&1 &
     for _ in $(seq 1 120); do
         docker_works && { say "dockerd is up"; return 0; }

@@ -7,7 +7,7 @@
 #   deploy/lab-node/node.sh up NAME        # node NAME, its engine, the lab's images, its lab up
 #   deploy/lab-node/node.sh down NAME      # node NAME and its engine's volume, gone
 #
-# Then: docker exec NAME docker compose exec client socketlab demo 198.18.1.10
+# Then: docker exec NAME docker compose exec client sh -c 'socketlab demo "$LAB_SERVER"'
 set -eu
 cd "$(dirname "$0")/../.."
 say() { printf 'node: %s\n' "$*" >&2; }

@@ -12,7 +12,8 @@ import copy
 
 from lab_tests import topology
 
-CLIENT, SERVER, ROUTER = topology.CLIENT_V4, topology.SERVER_V4, "198.18.2.1"
+CLIENT, SERVER = topology.CLIENT_V4, topology.SERVER_V4
+ROUTER = topology.address("router", "clientnet", 4)  # as the client sees it
 PORT, EPHEMERAL = topology.conformance_ports()[1], 40000
 POSITIONS = ["little-endian", "big-endian"]
 HOSTILE_STDOUT = "</pre><script>alert(1)</script>"
@@ -46,7 +47,7 @@ EXCHANGE = [
     (_up(0.0125, "F."), "FIN", "client", "server"),
     # The router's address with the server's port: the server's side, by its port pair.
     (_packet(0.0131, ROUTER, PORT, CLIENT, EPHEMERAL, "R."), "RST", "server", "client"),
-    (_packet(0.0502, CLIENT, EPHEMERAL + 1, "198.18.9.9", PORT, "S"), "SYN", "client", "server"),
+    (_packet(0.0502, CLIENT, EPHEMERAL + 1, topology.NOWHERE_V4, PORT, "S"), "SYN", "client", "server"),
     (_packet(0.0503, ROUTER, None, CLIENT, None, "", icmp="host unreachable"), "ICMP host unreachable",
      "router", "client"),
 ]

@@ -2,10 +2,10 @@
 
 Three big-endian positions (qemu/README.md):
 
-* ``guest``: the full-system guest (qemu-system-ppc64, its own kernel and address 198.18.3.2 /
-  2001:db8:3::2), commands run in it by ``guest-exec`` in the client-ppc container;
+* ``guest``: the full-system guest (qemu-system-ppc64, its own kernel and address on guestnet,
+  topology.GUEST_V4 / GUEST_V6), commands run in it by ``guest-exec`` in the client-ppc container;
 * ``user``: the fast tier, the same CPython under qemu-ppc64-static in client-ppc-user
-  (the container's own network stack, 198.18.2.30);
+  (the container's own network stack, topology.USER_V4 / USER_V6);
 * the guest's ``app-server :: APP_PORT``, reached from the little-endian ``client``.
 
 Expected answers are written out here, independent of the package. The negative control: the

@@ -5,7 +5,7 @@ comes back by itself is the container's: ``docker compose restart client-ppc`` s
 (the guest is gone, mid-exchange or not), then client-ppc-start and guest-supervisor boot a
 new guest, whose health check turns healthy on "socketlab-guest: ready".
 
-Meanwhile the little-endian client runs `socketlab app-client 198.18.3.2 APP_PORT search ring
+Meanwhile the little-endian client runs `socketlab app-client GUEST_V4 APP_PORT search ring
 --timeout T` again and again (the guest's app-server). The checks are those of
 lab_tests/lab/test_faults.py: every failing run one clean line in the guide's words, nobody
 past T + SLACK, and the clients served again by the new guest without anybody repairing
@@ -40,8 +40,8 @@ def test_guest_reboot_during_clients(lab, record_testsuite_property):
         runs = loop.stop()
     # The guest away: its gateway container gone (timed out, or no route to host from the
     # router's failed neighbour lookup); the container back but the guest still booting (no
-    # route to host from client-ppc, which routes 198.18.3.0/24 on tap0); the container back
-    # before it has made tap0, so with no route to 198.18.3.0/24 at all (ICMP net unreachable:
+    # route to host from client-ppc, which routes guestnet on tap0); the container back
+    # before it has made tap0, so with no route to guestnet at all (ICMP net unreachable:
     # ENETUNREACH, seen once in ~6 runs; as the router's restart, test_faults.py); the kernel up
     # but the app-server not yet listening (refused); a connection the old guest had open (reset).
     seen = check_runs(runs, timeout, {"timeout", "unreachable", "network-unreachable", "refused", "reset"})

@@ -173,7 +173,7 @@ def restart_under_clients(lab, service: str, timeout: float, after_start=None) -
 def test_server_restart_during_clients(lab, record_testsuite_property):
     timeout = 2.0
     runs, figures = restart_under_clients(lab, "server", timeout)
-    # While the container is away the router cannot reach 198.18.1.10 (timed out, or no route
+    # While the container is away the router cannot reach the server (timed out, or no route
     # to host once its neighbour entry fails); while it starts, nobody listens (refused); a
     # connection the dying server had open may be reset.
     seen = check_runs(runs, timeout, {"refused", "timeout", "unreachable", "reset"})

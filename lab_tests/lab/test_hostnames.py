@@ -130,7 +130,7 @@ RECOMMENDATIONS = [
     ("server", "loopback interface", "an IP address, such as 127.0.0.1 or ::1",
      f"`socketlab echo-server 127.0.0.1 {PORT}` on peer: private, though peer's localhost is not",
      test_negative_control_bound_to_127_0_0_1_on_peer_it_stays_private),
-    ("server", "ethernet interface", 'an IP address, such as 198.18.1.10; "" for every interface',
+    ("server", "ethernet interface", f'an IP address, such as {SERVER_V4}; "" for every interface',
      f"`socketlab echo-server localhost {PORT}` on peer: reachable from across the router",
      test_a_server_bound_to_localhost_on_peer_is_reachable_across_the_router),
     ("client", "loopback interface", "an IP address, such as 127.0.0.1 or ::1",

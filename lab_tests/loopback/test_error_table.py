@@ -14,6 +14,7 @@ import sys
 
 import pytest
 
+from lab_tests.topology import NOWHERE_V4
 from socketlab import cli
 from socketlab.errors import classify
 from socketlab.server import create_listener
@@ -63,10 +64,10 @@ def test_so_reuseaddr_lets_a_restarted_server_bind_over_time_wait(listen, connec
 
 
 def test_eaddrnotavail_address_not_on_this_host():
-    result = run_cli("app-server", "198.18.255.254", "0")  # lab range, never on the host
+    result = run_cli("app-server", NOWHERE_V4, "0")  # lab range, never on the host
     assert result.returncode == 1
     assert result.stderr == ("socketlab: cannot assign requested address (EADDRNOTAVAIL) binding "
-                             "'198.18.255.254' port 0: '198.18.255.254' is not an address of this host\n")
+                             f"'{NOWHERE_V4}' port 0: '{NOWHERE_V4}' is not an address of this host\n")
 
 
 def test_eacces_privileged_port_without_privilege():

@@ -5,6 +5,7 @@ lab_tests/conform/sample.py (every verdict, hostile output, 0 and 500 packets)."
 from __future__ import annotations
 
 import copy
+import ipaddress
 import json
 import re
 import xml.dom.minidom
@@ -13,6 +14,7 @@ from collections import Counter
 
 import pytest
 
+from lab_tests import topology
 from lab_tests.conform import report, sample
 from lab_tests.conform.sample import EXCHANGE, HOSTILE_STDERR, HOSTILE_STDOUT, sample_report
 
@@ -194,7 +196,7 @@ def test_ladder_labels_and_directions():
     svg = report.svg_ladder(case)
     root = ET.fromstring(svg)
     lanes = {t.text for t in root.findall("text") if t.get("class") == "lane"}
-    assert lanes == {"client 198.18.2.10", "router", "server 198.18.1.10"}
+    assert lanes == {f"client {topology.CLIENT_V4}", "router", f"server {topology.SERVER_V4}"}
     x = {"client": report.LANES["client"], "router": report.LANES["router"], "server": report.LANES["server"]}
     assert x["client"] < x["router"] < x["server"]
     drawn = []
@@ -224,16 +226,21 @@ def test_labels(flags, size, label):
     assert report._label({"flags": flags, "len": size}) == label
 
 
+CLIENT, SERVER, ROUTER = topology.CLIENT_V4, topology.SERVER_V4, sample.ROUTER
+#: Two more clients on clientnet: the client's neighbours.
+OTHER, THIRD = (str(ipaddress.ip_address(CLIENT) + k) for k in (1, 2))
+
+
 @pytest.mark.parametrize(("src", "sport", "dst", "dport", "ends"), [
-    ("198.18.2.10", 40000, "198.18.1.10", 65438, ("client", "server")),  # by address
-    ("198.18.1.10", 65438, "198.18.2.10", 40000, ("server", "client")),
-    ("198.18.2.1", 65432, "198.18.2.10", 40000, ("server", "client")),  # the router's address: by port
-    ("198.18.2.11", 41000, "198.18.2.1", 65441, ("client", "server")),  # another client
-    ("198.18.2.11", 65436, "198.18.2.12", 65441, ("server", "client")),  # both well known: the lower
+    (CLIENT, 40000, SERVER, 65438, ("client", "server")),  # by address
+    (SERVER, 65438, CLIENT, 40000, ("server", "client")),
+    (ROUTER, 65432, CLIENT, 40000, ("server", "client")),  # the router's address: by port
+    (OTHER, 41000, ROUTER, 65441, ("client", "server")),  # another client
+    (OTHER, 65436, THIRD, 65441, ("server", "client")),  # both well known: the lower
 ])
 def test_sides(src, sport, dst, dport, ends):
     packet = {"src": src, "sport": sport, "dst": dst, "dport": dport, "flags": "S", "len": 0}
-    assert report._ends(packet, {"client": "198.18.2.10", "server": "198.18.1.10"}) == ends
+    assert report._ends(packet, {"client": CLIENT, "server": SERVER}) == ends
 
 
 def test_hostile_wire_text_in_the_ladder():

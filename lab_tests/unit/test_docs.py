@@ -28,7 +28,7 @@ def test_every_lab_address_is_in_its_network_and_in_the_test_bed_ranges():
 
     from lab_tests import topology
 
-    test_beds = [ipaddress.ip_network("198.18.0.0/15"), ipaddress.ip_network("2001:db8::/32")]
+    test_beds = [ipaddress.ip_network(bed) for bed in topology.TEST_BEDS]
     for net in [*topology.networks(), topology.guestnet()]:
         for version in (4, 6):
             subnet = ipaddress.ip_network(net.subnet(version))
@@ -125,7 +125,7 @@ def test_the_addresses_compose_repeats_are_the_topologys():
     assert (server["LAB_SERVER_V4"], server["LAB_SERVER_V6"]) == (topology.SERVER_V4, topology.SERVER_V6)
 
 
-#: A lab address in text: in 198.18.0.0/15 or 2001:db8::/32 (the test-bed ranges).
+#: A lab address in text: in the test-bed ranges (topology.TEST_BEDS).
 LAB_ADDRESS = r"\b198\.1[89]\.\d+\.\d+|\b2001:db8:[0-9a-f:]*"
 
 
@@ -155,14 +155,18 @@ def test_no_image_or_script_holds_a_lab_address():
 
 
 def test_negative_control_a_fallback_address_is_found(tmp_path):
+    from lab_tests import topology
+
+    fallback = "server=${LAB_SERVER:-%s}" % topology.SERVER_V4
     script = tmp_path / "client.sh"
-    script.write_text("# the server, e.g. 198.18.1.10\nserver=${LAB_SERVER:-198.18.1.10}\n")
-    assert _baked(script) == ["client.sh: server=${LAB_SERVER:-198.18.1.10}"]
+    script.write_text(f"# the server, e.g. {topology.SERVER_V4}\n{fallback}\n")
+    assert _baked(script) == [f"client.sh: {fallback}"]
 
 
 def test_every_instance_has_its_own_subnets_inside_the_test_beds():
     """docs/scale.md's scheme: lab N's networks are lab 0's shifted, none shared between two
-    labs, all inside 198.18.0.0/16 (Docker's own pool is 198.19.0.0/16) and 2001:db8::/32."""
+    labs, all inside the labs' /16 of the IPv4 test bed (not in Docker's own pool) and the IPv6
+    test bed (topology.TEST_BEDS)."""
     import ipaddress
 
     from lab_tests import topology
@@ -175,8 +179,9 @@ def test_every_instance_has_its_own_subnets_inside_the_test_beds():
         assert env == topology.prefixes(n), n
         for key, prefix in env.items():
             net = ipaddress.ip_network(f"{prefix}.0/24" if key.endswith("4") else f"{prefix}::/64")
-            bed = ipaddress.ip_network("198.18.0.0/16" if net.version == 4 else "2001:db8::/32")
+            bed = ipaddress.ip_network(f"{topology.LABS4}.0.0/16" if net.version == 4 else topology.TEST_BEDS[1])
             assert net.subnet_of(bed), (n, key, net)
+            assert not net.overlaps(ipaddress.ip_network(topology.DOCKER_POOL)), (n, key, net)
             assert all(not net.overlaps(other) for other in seen), (n, key, net, seen)
             seen[net] = n
     assert len(seen) == 6 * len(topology.INSTANCES)
@@ -239,3 +244,66 @@ def test_lab_ports_are_named_not_spelled():
     for name in found:
         assert "A literal port on purpose" in (root / name).read_text(), f"{name}: say why in one comment"
     assert len(LITERAL_PORTS) <= 2
+
+
+#: An address or subnet as the docs write it (an IPv6 one may run into a netstat port).
+DOC_ADDRESS = r"\b198\.1[89]\.\d{1,3}\.\d{1,3}(?:/\d{1,3})?|\b2001:db8:[0-9a-f:]*[0-9a-f:](?:/\d{1,3})?"
+
+
+def _plan() -> set[str]:
+    """Every address and subnet the plan has: each instance's Compose lab as parsed (comments
+    aside), with and without prefix lengths, and the scheme's ranges (topology.py)."""
+    import re
+
+    from lab_tests import topology
+
+    def strings(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                yield from strings(key)
+                yield from strings(value)
+        elif isinstance(node, list):
+            for item in node:
+                yield from strings(item)
+        elif isinstance(node, str):
+            yield node
+
+    known = {*topology.TEST_BEDS, topology.DOCKER_POOL, topology.DOCKER_BRIDGE, f"{topology.LABS4}.0.0/16"}
+    for n in topology.INSTANCES:
+        known.update(hit for text in strings(topology.lab_config(n)) for hit in re.findall(DOC_ADDRESS, text))
+    return known | {address.partition("/")[0] for address in known}
+
+
+def _unknown(text: str, plan: set[str]) -> list[str]:
+    import re
+
+    return [hit for hit in re.findall(DOC_ADDRESS, text)
+            if hit not in plan and re.sub(r":\d+$", "", hit) not in plan]
+
+
+def test_every_address_the_docs_show_is_one_the_plan_has():
+    """The docs show lab 0 (and lab N where they say so) as a reader sees it, in commands and
+    captured listings: each address they write is one the Compose lab gives some instance, so
+    a change of the plan breaks this test, not the reader's copy of a command."""
+    import re
+    import subprocess
+
+    from lab_tests import topology
+
+    plan = _plan()
+    pages = subprocess.run(["git", "ls-files", "*.md"], cwd=topology.REPO, capture_output=True, text=True,
+                           check=True).stdout.split()
+    texts = {page: (topology.REPO / page).read_text() for page in pages}
+    assert sum(len(re.findall(DOC_ADDRESS, text)) for text in texts.values()) > 100  # read, not skipped
+    assert {page: hits for page, text in texts.items() if (hits := _unknown(text, plan))} == {}
+
+
+def test_negative_control_an_address_the_plan_does_not_have_is_found():
+    import ipaddress
+
+    from lab_tests import topology
+
+    plan = _plan()
+    typo = str(ipaddress.ip_address(topology.SERVER_V4) + 1)
+    text = f"`socketlab demo {topology.SERVER_V4}` and `socketlab demo {typo}`; [{topology.SERVER_V6}]:65432"
+    assert _unknown(text, plan) == [typo]

@@ -16,11 +16,12 @@ import pytest
 
 from lab_tests import clientloop, guide
 from lab_tests.clientloop import Run
+from lab_tests.topology import APP_PORT, SERVER_V4
 from lab_tests.faults import RING, SLACK, check_runs, outcome, resumed
 from socketlab.errors import classify
 
 
-TARGET = "talking to 198.18.1.10 port 65432"
+TARGET = f"talking to {SERVER_V4} port {APP_PORT}"
 
 
 def failed(stderr: str, rc=1, elapsed=0.5, start=10.0) -> Run:

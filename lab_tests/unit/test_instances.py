@@ -2,6 +2,7 @@
 check, the topology of another instance, and Compose's own reading of the files are the lab
 tier's (lab_tests/lab/test_many_labs.py)."""
 
+import ipaddress
 import os
 import subprocess
 
@@ -47,10 +48,14 @@ def test_lab_0_is_the_unset_variable_for_make(value, seen):
 
 
 def test_the_topology_reads_the_instance_the_environment_names(monkeypatch):
+    def server():
+        spec = topology._compose()["services"]["server"]["networks"]["servernet"]
+        return ipaddress.ip_address(spec["ipv4_address"]), ipaddress.ip_address(spec["ipv6_address"])
+
+    monkeypatch.delenv("SOCKETLAB_LAB", raising=False)
+    lab0_v4, lab0_v6 = server()
+    assert topology.instance() == 0 and topology.project() == "socketlab"
     monkeypatch.setenv("SOCKETLAB_LAB", "3")
     assert topology.instance() == 3 and topology.project() == "socketlab-3"
-    server = topology._compose()["services"]["server"]["networks"]["servernet"]
-    assert (server["ipv4_address"], server["ipv6_address"]) == ("198.18.49.10", "2001:db8:301::10")
-    monkeypatch.delenv("SOCKETLAB_LAB")
-    assert topology.instance() == 0 and topology.project() == "socketlab"
-    assert topology._compose()["services"]["server"]["networks"]["servernet"]["ipv4_address"] == "198.18.1.10"
+    # the scheme (docs/address-plan.md): 16 N on the third octet, 0x100 N on the third hextet
+    assert server() == (lab0_v4 + (3 * 16 << 8), lab0_v6 + (3 * 0x100 << 80))

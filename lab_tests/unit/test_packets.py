@@ -10,10 +10,11 @@ import struct
 import dpkt
 import pytest
 
-from lab_tests import packets
+from lab_tests import packets, topology
 
-CLIENT, SERVER, ROUTER = "198.18.2.10", "198.18.1.10", "198.18.2.254"
-CLIENT6, SERVER6 = "2001:db8:2::10", "2001:db8:1::10"
+CLIENT, SERVER = topology.CLIENT_V4, topology.SERVER_V4
+CLIENT6, SERVER6 = topology.CLIENT_V6, topology.SERVER_V6
+ROUTER, ROUTER6 = (topology.address("router", "clientnet", v) for v in (4, 6))
 CLIENT_SIDE, SERVER_SIDE = 2, 3  # router interface indexes
 ISN = 4_294_967_000  # wraps past 2**32 within the test's data: sequence arithmetic included
 
@@ -114,7 +115,7 @@ def test_retransmissions_are_data_sent_again_not_new_data():
 
 @pytest.mark.parametrize("version", [4, 6])
 def test_an_icmp_error_names_its_kind_and_the_segment_it_quotes(version):
-    client, server, router = (CLIENT, SERVER, ROUTER) if version == 4 else (CLIENT6, SERVER6, "2001:db8:2::fe")
+    client, server, router = (CLIENT, SERVER, ROUTER) if version == 4 else (CLIENT6, SERVER6, ROUTER6)
     syn = segment(ISN, flags=dpkt.tcp.TH_SYN, src=client, dst=server, dport=65442)
     kind, code = ((packets.ICMP_UNREACH, packets.ICMP_HOST_UNREACH) if version == 4
                   else (packets.ICMP6_UNREACH, packets.ICMP6_ADDR_UNREACH))
