@@ -93,7 +93,6 @@ start_dockerd() {
     mkdir -p "$LOG_DIR"
     # Keep Docker's own networks inside the test-bed range, out of the labs' way
     # (docs/address-plan.md; labs/engine.env, written by `make docs`).
-    # shellcheck source=../labs/engine.env
     . "$(dirname "$0")/../labs/engine.env"
     nohup dockerd --bip "$DOCKER_BRIDGE" \
         --default-address-pool "base=$DOCKER_POOL,size=24" \

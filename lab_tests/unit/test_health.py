@@ -18,21 +18,31 @@ from lab_tests import topology
 PACED = Path(__file__).resolve().parents[2] / "services" / "hosts" / "paced-check.sh"
 
 
-def probe(tmp_path, *, fail_at: int | None = None, rounds: int = 3, script: Path = PACED):
-    """One probe whose check records each run and fails on run ``fail_at`` (counted over the
-    test's probes). Returns (exit status, runs so far, whether the healthy mark exists)."""
+def probe(tmp_path, *, fails=(), rounds: int = 3, tries: int = 40, script: Path = PACED):
+    """One probe whose check records each run and fails on the runs numbered in ``fails``
+    (counted over the test's probes). Returns (exit status, runs so far, whether the service is
+    marked healthy)."""
     runs = tmp_path / "runs"
-    check = f'echo run >> {runs}; [ "$(wc -l < {runs})" -ne {fail_at or 0} ]'
+    check = f'echo run >> {runs}; case " {" ".join(map(str, fails))} " in *" $(wc -l < {runs}) "*) exit 3;; esac'
     out = subprocess.run(
-        ["sh", str(script), "--every", "0.1", "--rounds", str(rounds), "--as-root", "sh", "-c", check],
+        ["sh", str(script), "--every", "0.1", "--rounds", str(rounds), "--tries", str(tries), "--as-root",
+         "sh", "-c", check],
         env={"PATH": "/usr/bin:/bin", "PACED_CHECK_MARK": str(tmp_path / "mark")},
         capture_output=True, text=True, timeout=60)
     count = len(runs.read_text().splitlines()) if runs.exists() else 0
     return out.returncode, count, (tmp_path / "mark").exists()
 
 
-def test_the_first_probe_checks_once_and_marks_the_service_healthy(tmp_path):
+def test_the_first_probe_ends_at_the_first_success_and_marks_the_service_healthy(tmp_path):
     assert probe(tmp_path) == (0, 1, True)
+
+
+def test_while_starting_one_probe_tries_again_until_the_check_passes(tmp_path):
+    assert probe(tmp_path, fails={1, 2}) == (0, 3, True)
+
+
+def test_a_service_that_never_passes_fails_the_probe_after_its_tries(tmp_path):
+    assert probe(tmp_path, fails={1, 2, 3}, tries=3) == (3, 3, False)
 
 
 def test_once_healthy_a_probe_stays_for_its_rounds(tmp_path):
@@ -44,20 +54,20 @@ def test_once_healthy_a_probe_stays_for_its_rounds(tmp_path):
 def test_a_check_that_fails_ends_the_probe_at_once_and_the_next_probe_is_quick(tmp_path):
     probe(tmp_path)
     # the staying probe's second check fails (run 3 of the test): it ends there, not after 5
-    assert probe(tmp_path, fail_at=3, rounds=5) == (1, 3, False)
-    # unmarked: the next probe checks at once, once, as while the service starts
-    assert probe(tmp_path, fail_at=4) == (1, 4, False)
-    assert probe(tmp_path) == (0, 5, True)
+    assert probe(tmp_path, fails={3}, rounds=5) == (3, 3, False)
+    # unmarked: the next probe checks at once, and ends at its first success
+    assert probe(tmp_path, rounds=5) == (0, 4, True)
 
 
 def test_negative_control_a_probe_that_ignores_a_failed_round_goes_red(tmp_path):
     # the bug: a staying probe that runs its rounds without looking at the checks
     broken = tmp_path / "broken.sh"
-    broken.write_text(PACED.read_text().replace('    check "$@"\n    round=', '    "$@" || :\n    round='))
+    broken.write_text(PACED.read_text().replace('    "$@" || { status=$?; rm -f "$mark"; exit "$status"; }',
+                                                '    "$@" || :'))
     assert broken.read_text() != PACED.read_text()
     probe(tmp_path, script=broken)
-    status, count, _ = probe(tmp_path, fail_at=3, rounds=5, script=broken)
-    assert (status, count) != (1, 3)
+    status, count, _ = probe(tmp_path, fails={3}, rounds=5, script=broken)
+    assert (status, count) != (3, 3)
 
 
 def paced_probes(config: dict) -> dict[str, tuple[float, float]]:
@@ -70,8 +80,9 @@ def paced_probes(config: dict) -> dict[str, tuple[float, float]]:
         test = health["test"]
         every = float(test[test.index("--every") + 1]) if "--every" in test else 30.0
         rounds = int(test[test.index("--rounds") + 1]) if "--rounds" in test else 10
+        tries = int(test[test.index("--tries") + 1]) if "--tries" in test else 40
         timeout = float(re.fullmatch(r"(\d+)s", health["timeout"]).group(1))
-        found[name] = (every * rounds, timeout)
+        found[name] = (max(every * rounds, tries * 0.25), timeout)
     return found
 
 

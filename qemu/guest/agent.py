@@ -11,7 +11,10 @@ Run by /init as the guest's main program (when it exits, the guest powers off):
    emulated guest, and are paid once, not once a server (issue 20);
 2. serves exec requests on the virtio-serial port named ``org.socketlab.exec``: one JSON line
    ``{"id": N, "argv": [...], "timeout": S}`` in, one JSON line
-   ``{"id": N, "returncode": R, "stdout": B64, "stderr": B64}`` out (see qemu/bin/guest-supervisor);
+   ``{"id": N, "returncode": R, "stdout": B64, "stderr": B64}`` out (see qemu/bin/guest-supervisor).
+   ``python3 -m socketlab[.MODULE] ...`` runs in a child forked from this process, as the
+   servers do (the start-up demo, and most of what the tests run here): a second or two less
+   of emulated CPU each; anything else is a new process;
 3. prints ``socketlab-guest: ready`` on the console once 1 and 2 are up: the container's
    readiness signal.
 
@@ -21,6 +24,9 @@ Standard library only (the guest's CPython has ssl and hashlib on OpenSSL, but n
 import base64
 import json
 import os
+import runpy
+import selectors
+import signal
 import subprocess
 import sys
 import threading
@@ -89,34 +95,62 @@ def servers():
 
 
 class Forked:
-    """``socketlab ARGV`` in a child forked from this process, its stdout and stderr on a pipe
-    (``.stdout``, text); ``poll()`` and ``wait()`` as a ``subprocess.Popen``'s."""
+    """``target()`` in a child forked from this process, which has imported socketlab: a
+    CPython start and socketlab's imports cost about a second each in the emulated guest, and
+    are paid once, not once a program (issue 20). The child's stdout is the pipe ``.stdout``,
+    its stderr the same pipe or, with ``own_stderr``, ``.stderr`` (raw files); its stdin the
+    pipe ``.stdin`` with ``stdin``, else /dev/null. It gets standard streams of its own (none
+    of this process's locks or buffers; the same encodings), every other descriptor closed,
+    and exits with ``target()``'s status, as ``sys.exit`` would give it.
+    ``poll()``, ``wait()`` and ``kill()`` as a ``subprocess.Popen``'s."""
 
-    def __init__(self, argv):
-        from socketlab import cli  # imported once, before the first fork: the children share it
+    def __init__(self, target, *, own_stderr=False, stdin=False, cwd=None):
         sys.stdout.flush()
         sys.stderr.flush()
-        read, write = os.pipe()
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe() if own_stderr else (None, out_w)
+        in_r, in_w = os.pipe() if stdin else (os.open(os.devnull, os.O_RDONLY), None)
         self.pid = os.fork()
-        if self.pid == 0:  # the child: its output to the pipe, socketlab's main, then out
-            status = 1
-            try:
-                os.close(read)
-                os.dup2(write, 1)
-                os.dup2(write, 2)
-                os.close(write)
-                status = cli.main(argv)
-            except SystemExit as exc:
-                status = exc.code if isinstance(exc.code, int) else 1
-            except BaseException:
-                traceback.print_exc()
-            finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os._exit(status if isinstance(status, int) else 1)
-        os.close(write)
-        self.stdout = os.fdopen(read, "r", errors="replace")
+        if self.pid == 0:
+            self._child(target, in_r, out_w, err_w, cwd)  # never returns
+        for fd in (in_r, out_w, err_w if own_stderr else None):
+            if fd is not None:
+                os.close(fd)
+        self.stdout = os.fdopen(out_r, "rb")
+        self.stderr = os.fdopen(err_r, "rb") if own_stderr else None
+        self.stdin = os.fdopen(in_w, "wb", buffering=0) if stdin else None
         self.returncode = None
+
+    @staticmethod
+    def _child(target, in_r, out_w, err_w, cwd):
+        status = 1
+        try:
+            os.dup2(in_r, 0)
+            os.dup2(out_w, 1)
+            os.dup2(err_w, 2)
+            os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+            sys.stdin, sys.stdout, sys.stderr = (
+                open(fd, mode, buffering=1, encoding=old.encoding, errors=old.errors, closefd=False)
+                for fd, mode, old in ((0, "r", sys.stdin), (1, "w", sys.stdout), (2, "w", sys.stderr)))
+            if cwd:
+                os.chdir(cwd)
+            try:
+                status = target()
+            except SystemExit as exc:
+                status = exc.code
+            if status is not None and not isinstance(status, int):
+                print(status, file=sys.stderr)
+                status = 1
+        except BaseException:
+            traceback.print_exc()
+            status = 1
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except Exception:
+                    pass
+            os._exit(status or 0)
 
     def poll(self):
         if self.returncode is None:
@@ -130,14 +164,74 @@ class Forked:
             self.returncode = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
         return self.returncode
 
+    def kill(self):
+        if self.returncode is None:
+            os.kill(self.pid, signal.SIGKILL)
+
+    def communicate(self, data, timeout):
+        """Write ``data`` to its stdin and read its stdout and stderr until it closes them and
+        exits; past ``timeout`` seconds, kill it. Returns (stdout, stderr, timed out)."""
+        chunks = {self.stdout: [], self.stderr: []}
+        view = memoryview(data)
+        deadline = time.monotonic() + timeout
+        timed_out = False
+        with selectors.DefaultSelector() as sel:
+            for pipe in (self.stdout, self.stderr):
+                sel.register(pipe, selectors.EVENT_READ)
+            if view:
+                os.set_blocking(self.stdin.fileno(), False)
+                sel.register(self.stdin, selectors.EVENT_WRITE)
+            else:
+                self.stdin.close()
+            while sel.get_map() and not timed_out:
+                left = deadline - time.monotonic()
+                timed_out = left <= 0
+                for key, _ in [] if timed_out else sel.select(left):
+                    if key.fileobj is self.stdin:
+                        try:
+                            view = view[os.write(self.stdin.fileno(), view[:65536]):]
+                        except BrokenPipeError:  # it stopped reading: the rest is not wanted
+                            view = view[:0]
+                        done = not view
+                    else:
+                        chunk = os.read(key.fileobj.fileno(), 65536)
+                        chunks[key.fileobj].append(chunk)
+                        done = not chunk
+                    if done:
+                        sel.unregister(key.fileobj)
+                        key.fileobj.close()
+            for key in list(sel.get_map().values()):  # what a killed child left open
+                key.fileobj.close()
+        if timed_out:
+            self.kill()
+        self.wait()
+        return b"".join(chunks[self.stdout]), b"".join(chunks[self.stderr]), timed_out
+
+
+def socketlab_module(argv):
+    """``python3 -m socketlab[.MODULE] ARGS``: the module and ARGS, run by :func:`run` in a
+    child forked from the agent instead of a new CPython; anything else: None."""
+    if (len(argv) >= 3 and os.path.basename(argv[0]) == "python3" and argv[1] == "-m"
+            and (argv[2] == "socketlab" or argv[2].startswith("socketlab."))):
+        return argv[2], argv[3:]
+    return None
+
+
+def run_module(module, args):
+    """What ``python3 -m MODULE ARGS`` runs, in this process (a forked child)."""
+    sys.argv = ["-m", *args]
+    runpy.run_module(module, run_name="__main__", alter_sys=True)
+
 
 def start_servers():
     """Start every server at once (the guest's one CPU overlaps their start-up waits), and
     return once each printed its ready line or died."""
-    started = [(port, Forked(argv)) for port, argv in servers()]
+    from socketlab import cli  # imported once, before the first fork: the children share it
+
+    started = [(port, Forked(lambda argv=argv: cli.main(argv))) for port, argv in servers()]
     for port, proc in started:
         prefix = "%d app-server | " % port
-        line = proc.stdout.readline()
+        line = proc.stdout.readline().decode(errors="replace")
         if ready_port(line) == port:
             console(prefix + line.rstrip("\n"))
         else:
@@ -150,7 +244,7 @@ def start_servers():
 
 def forward(proc, prefix):
     for line in proc.stdout:
-        console(prefix + line.rstrip("\n"))
+        console(prefix + line.decode(errors="replace").rstrip("\n"))
     log("%sexited with status %s" % (prefix, proc.wait()))
 
 
@@ -160,16 +254,28 @@ def run(request):
         return {"returncode": 126, "stdout": "", "stderr": base64.b64encode(b"guest-agent: bad argv\n").decode()}
     timeout = request.get("timeout") or 300
     stdin = base64.b64decode(request.get("stdin", ""))
-    try:
-        done = subprocess.run(argv, input=stdin, capture_output=True, timeout=timeout, cwd=request.get("cwd", "/root"))
-        rc, out, err = done.returncode, done.stdout, done.stderr
-    except subprocess.TimeoutExpired as exc:
-        rc, out, err = 124, exc.stdout or b"", (exc.stderr or b"") + b"guest-agent: timed out after %ds\n" % timeout
-    except OSError as exc:
-        rc, out, err = 127, b"", ("guest-agent: cannot run %r: %s\n" % (argv[0], exc)).encode()
+    module = socketlab_module(argv)
+    if module is not None:
+        child = Forked(lambda: run_module(*module), own_stderr=True, stdin=True, cwd=request.get("cwd", "/root"))
+        out, err, timed_out = child.communicate(stdin, timeout)
+        rc = 124 if timed_out else child.returncode
+        if timed_out:
+            err += b"guest-agent: timed out after %ds\n" % timeout
+    else:
+        rc, out, err = run_process(argv, stdin, timeout, request.get("cwd", "/root"))
     if rc < 0:  # killed by a signal: report it the way a shell does
         rc = 128 - rc
     return {"returncode": rc, "stdout": base64.b64encode(out).decode(), "stderr": base64.b64encode(err).decode()}
+
+
+def run_process(argv, stdin, timeout, cwd):
+    try:
+        done = subprocess.run(argv, input=stdin, capture_output=True, timeout=timeout, cwd=cwd)
+        return done.returncode, done.stdout, done.stderr
+    except subprocess.TimeoutExpired as exc:
+        return 124, exc.stdout or b"", (exc.stderr or b"") + b"guest-agent: timed out after %ds\n" % timeout
+    except OSError as exc:
+        return 127, b"", ("guest-agent: cannot run %r: %s\n" % (argv[0], exc)).encode()
 
 
 def serve(path):

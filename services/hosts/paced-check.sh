@@ -1,19 +1,23 @@
 #!/bin/sh
 # The lab's health checks, paced: quick while a service starts, calm once it is up.
 #
-#   paced-check.sh [--every S] [--rounds N] [--as-root] CHECK [ARG...]
+#   paced-check.sh [--every S] [--rounds N] [--tries T] [--as-root] CHECK [ARG...]
 #
-# compose.yaml runs every health check through this, with `interval: 1s`. Until CHECK has
-# succeeded once in this container's life, a probe runs it at once, so `docker compose up
-# --wait` sees a service healthy about a second after it is. After that, a probe stays: it
-# runs CHECK every S seconds (default 30), N times (default 10), and ends when CHECK fails
-# (with its status, at once) or after the N-th success. So a service that breaks is seen
-# within S seconds, as before, while Docker starts a probe (a runc exec in the engine and a
-# process start in the container: nearly all of what an idle lab costs, benchmarks/idle_lab.py)
-# once every N * S + 1 s per service instead of every S + 1 s, or every second unpaced.
-# A failing CHECK makes the probes quick again, and `retries` counts them as before. The
-# compose `timeout` must exceed N * S plus the check's own time (lab_tests/unit/test_health.py
-# holds lab.yaml to it).
+# compose.yaml runs every health check through this, with `interval: 1s`. Each probe Docker
+# starts is a runc exec in the engine and a process start in the container (about 60 ms of
+# CPU: once a second in five services, that was nearly all of what an idle lab cost, and a
+# sixth of what starting one did; benchmarks/idle_lab.py, benchmarks/lab_up.py), so a probe
+# does its waiting inside the container instead of asking Docker for more probes:
+# - until CHECK has succeeded once in this container's life, a probe tries it up to T times
+#   (default 40), a quarter of a second apart, and ends at the first success: so `docker
+#   compose up --wait` sees a service healthy a quarter of a second after it is, from one
+#   probe; after T failures it ends with the last one's status (`retries` counts those);
+# - after that, a probe stays: it runs CHECK every S seconds (default 30), N times (default
+#   10), and ends when CHECK fails (with its status, at once) or after the N-th success. So a
+#   service that breaks is seen within S seconds, and Docker starts one probe per service
+#   every N * S + 1 s. A failed CHECK makes the probes quick again.
+# The compose `timeout` must exceed N * S, and T / 4, plus the check's own time
+# (lab_tests/unit/test_health.py holds lab.yaml to it).
 #
 # Not Compose's `start_interval`: it needs Docker Engine 25 (API 1.44), and Compose refuses
 # the whole file on an older engine ("can't set healthcheck.start_interval as feature require
@@ -27,36 +31,39 @@
 set -eu
 every=30
 rounds=10
+tries=40
 as_root=no
 while :; do
     case ${1:-} in
         --every) every=$2; shift 2 ;;
         --rounds) rounds=$2; shift 2 ;;
+        --tries) tries=$2; shift 2 ;;
         --as-root) as_root=yes; shift ;;
         *) break ;;
     esac
 done
-[ $# -gt 0 ] || { echo "usage: paced-check.sh [--every S] [--rounds N] [--as-root] CHECK [ARG...]" >&2; exit 2; }
+[ $# -gt 0 ] || { echo "usage: paced-check.sh [--every S] [--rounds N] [--tries T] [--as-root] CHECK [ARG...]" >&2; exit 2; }
 
 if [ "$as_root" = no ] && [ "$(id -u)" = 0 ]; then
     exec setpriv --reuid=socketlab --regid=socketlab --init-groups \
-        --inh-caps=-all --no-new-privs -- "$0" --every "$every" --rounds "$rounds" "$@"
+        --inh-caps=-all --no-new-privs -- "$0" --every "$every" --rounds "$rounds" --tries "$tries" "$@"
 fi
 
 mark=${PACED_CHECK_MARK:-/tmp/.healthy-once}
-check() {
-    "$@" && return 0 || status=$?
-    rm -f "$mark"
-    exit "$status"
-}
 if [ ! -e "$mark" ]; then
-    check "$@"
+    try=1
+    until "$@"; do
+        status=$?
+        [ "$try" -lt "$tries" ] || exit "$status"
+        try=$((try + 1))
+        sleep 0.25
+    done
     touch "$mark"
     exit 0
 fi
 round=0
 while [ "$round" -lt "$rounds" ]; do
     sleep "$every"
-    check "$@"
+    "$@" || { status=$?; rm -f "$mark"; exit "$status"; }
     round=$((round + 1))
 done
