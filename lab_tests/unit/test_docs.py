@@ -72,7 +72,7 @@ def test_the_guest_and_the_start_up_demos_use_the_servers_ports():
     assert topology.environment("client-ppc")["SOCKETLAB_DEMO_TLS_PORT"] == str(topology.TLS_PORT)
     for script in ("services/hosts/client.sh", "qemu/bin/client-ppc-user-start"):
         text = (topology.COMPOSE.parent / script).read_text()
-        assert f"-m socketlab.demo \"$server\" {topology.TLS_PORT}" in text, script
+        assert f"-m socketlab.startup \"$server\" {topology.TLS_PORT}" in text, script
 
 
 def test_no_start_up_demo_can_cross_the_router_before_its_firewall():

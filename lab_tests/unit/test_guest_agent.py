@@ -42,7 +42,7 @@ def commands(closed_port):
     return [
         ["-m", "socketlab", "app-client", "127.0.0.1", str(closed_port), "search", "ring"],  # one clean line, exit 1
         ["-m", "socketlab", "app-client", "127.0.0.1", "not-a-port", "search", "ring"],  # usage, exit 2
-        ["-m", "socketlab.demo"],  # a module of the package, its own usage line
+        ["-m", "socketlab.startup"],  # a module of the package, its own usage line
         ["-m", "socketlab", "--help"],  # exit 0, stdout
     ]
 
@@ -62,6 +62,14 @@ def test_a_forked_run_answers_what_a_new_process_answers(agent, closed_port, ind
     process = run(agent, new_process(args))
     assert forked == process
     assert forked[1] or forked[2]  # it said something
+
+
+def test_a_module_imported_before_the_fork_is_run_anew(agent, monkeypatch):
+    import socketlab.startup  # as if the agent had imported it: runpy would warn, or reuse it
+
+    monkeypatch.setitem(sys.modules, "socketlab.startup", socketlab.startup)
+    args = ["-m", "socketlab.startup"]
+    assert run(agent, ["python3", *args]) == run(agent, new_process(args))
 
 
 def test_a_forked_run_reads_its_stdin_and_is_killed_at_its_timeout(agent):

@@ -218,7 +218,9 @@ def socketlab_module(argv):
 
 
 def run_module(module, args):
-    """What ``python3 -m MODULE ARGS`` runs, in this process (a forked child)."""
+    """What ``python3 -m MODULE ARGS`` runs, in this process (a forked child). The module is
+    run anew, as a new process would: a copy imported before the fork is set aside first."""
+    sys.modules.pop(module, None)
     sys.argv = ["-m", *args]
     runpy.run_module(module, run_name="__main__", alter_sys=True)
 

@@ -9,7 +9,7 @@ server=${LAB_SERVER:?LAB_SERVER: the server to run the demo against (lab.yaml se
 rm -f /tmp/demo.exit
 # It starts beside the server, not after it (compose.yaml): the first request waits for it;
 # then the same over TLS, trusting only the lab's CA (docs/tls.md). One process for both.
-python3 -m socketlab.demo "$server" 65439
+python3 -m socketlab.startup "$server" 65439
 status=$?
 echo "$status" > /tmp/demo.exit
 if [ "$status" = 0 ]; then

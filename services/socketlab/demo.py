@@ -164,31 +164,3 @@ def run(host: str, port: int, *, timeout: float, shown_host: str | None = None,
         say(f"demo: all {total} answers correct (peer {reply.peer[0]}, me {reply.local[0]}{over})")
     return wrong, total
 
-
-#: Where a lab host finds the lab's CA (the pki volume); without it, no TLS demo at start.
-LAB_CA = "/pki/ca.pem"
-
-
-def startup(server: str, tls_port: int) -> int:
-    """A lab host's start-up demo: against ``server``, waiting up to a minute for it (a
-    host starts beside its server, not after it), then the same over TLS on ``tls_port``,
-    trusting only the lab's CA, where the host has it (docs/tls.md). Both in one process:
-    a Python start costs about a second on the PowerPC hosts (emulated), and their start-up
-    is most of what a lab's `up` costs (benchmarks/lab_up.py). Returns the exit status.
-
-        python3 -m socketlab.demo SERVER TLS_PORT
-    """
-    import os
-
-    from socketlab.cli import main
-
-    status = main(["demo", server, "--wait", "60"])
-    if os.path.exists(LAB_CA):
-        status = main(["demo", server, "--port", str(tls_port), "--tls-ca", LAB_CA]) or status
-    return status
-
-
-if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        sys.exit("usage: python3 -m socketlab.demo SERVER TLS_PORT")
-    sys.exit(startup(sys.argv[1], int(sys.argv[2])))
