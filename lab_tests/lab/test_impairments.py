@@ -58,7 +58,10 @@ def router_packets(lab, capture, server) -> tuple[list[packets.Packet], int, int
 def test_delay_jitter_reorder_loss(lab, capture, server, netem):
     probe = lab.probe("client", server, APP_PORT, timeout=10)
     assert probe["outcome"] == "connected"
-    assert probe["elapsed_s"] >= 0.015  # SYN and SYN-ACK each held 20 +/- 10 ms (or lost and resent)
+    # SYN and SYN-ACK are each held 20 +/- 10 ms, or lost and resent, or (--reorder 10: one in
+    # ten) sent at once: at least one of the two held 10 ms, but for the one time in a hundred
+    # when both go at once (a run saw 13 ms: one held, one sent at once).
+    assert probe["elapsed_s"] >= 0.010
     check_protocol(lab, server)
     check_multiconn(lab, server)
     counters = netem()

@@ -91,3 +91,14 @@ def test_negative_control_a_child_that_shares_the_agents_stdout_loses_its_output
     monkeypatch.setattr(agent.Forked, "_child", staticmethod(shared_stdout))
     args = commands(closed_port)[3]
     assert run(agent, ["python3", *args]) != run(agent, new_process(args))
+
+
+def test_a_fork_that_fails_fails_that_request_only(agent, monkeypatch):
+    def no_fork():
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(agent.os, "fork", no_fork)
+    rc, out, err = run(agent, ["python3", "-m", "socketlab", "--help"])
+    assert (rc, out) == (127, b"") and err.startswith(b"guest-agent: cannot fork for socketlab: ")
+    monkeypatch.undo()
+    assert run(agent, ["python3", "-m", "socketlab", "--help"])[0] == 0  # and the next one runs

@@ -98,7 +98,7 @@ class Forked:
     """``target()`` in a child forked from this process, which has imported socketlab: a
     CPython start and socketlab's imports cost about a second each in the emulated guest, and
     are paid once, not once a program (issue 20). The child's stdout is the pipe ``.stdout``,
-    its stderr the same pipe or, with ``own_stderr``, ``.stderr`` (raw files); its stdin the
+    its stderr the same pipe or, with ``own_stderr``, ``.stderr`` (binary files); its stdin the
     pipe ``.stdin`` with ``stdin``, else /dev/null. It gets standard streams of its own (none
     of this process's locks or buffers; the same encodings), every other descriptor closed,
     and exits with ``target()``'s status, as ``sys.exit`` would give it.
@@ -110,7 +110,12 @@ class Forked:
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe() if own_stderr else (None, out_w)
         in_r, in_w = os.pipe() if stdin else (os.open(os.devnull, os.O_RDONLY), None)
-        self.pid = os.fork()
+        try:
+            self.pid = os.fork()
+        except OSError:
+            for fd in {out_r, out_w, err_r, err_w, in_r, in_w} - {None}:
+                os.close(fd)
+            raise
         if self.pid == 0:
             self._child(target, in_r, out_w, err_w, cwd)  # never returns
         for fd in (in_r, out_w, err_w if own_stderr else None):
@@ -258,16 +263,23 @@ def run(request):
     stdin = base64.b64decode(request.get("stdin", ""))
     module = socketlab_module(argv)
     if module is not None:
-        child = Forked(lambda: run_module(*module), own_stderr=True, stdin=True, cwd=request.get("cwd", "/root"))
-        out, err, timed_out = child.communicate(stdin, timeout)
-        rc = 124 if timed_out else child.returncode
-        if timed_out:
-            err += b"guest-agent: timed out after %ds\n" % timeout
+        rc, out, err = run_forked(module, stdin, timeout, request.get("cwd", "/root"))
     else:
         rc, out, err = run_process(argv, stdin, timeout, request.get("cwd", "/root"))
     if rc < 0:  # killed by a signal: report it the way a shell does
         rc = 128 - rc
     return {"returncode": rc, "stdout": base64.b64encode(out).decode(), "stderr": base64.b64encode(err).decode()}
+
+
+def run_forked(module, stdin, timeout, cwd):
+    try:
+        child = Forked(lambda: run_module(*module), own_stderr=True, stdin=True, cwd=cwd)
+    except OSError as exc:  # no fork (memory, process limit): this request fails, the agent goes on
+        return 127, b"", ("guest-agent: cannot fork for %s: %s\n" % (module[0], exc)).encode()
+    out, err, timed_out = child.communicate(stdin, timeout)
+    if timed_out:
+        return 124, out, err + b"guest-agent: timed out after %ds\n" % timeout
+    return child.returncode, out, err
 
 
 def run_process(argv, stdin, timeout, cwd):

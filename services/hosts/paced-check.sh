@@ -6,7 +6,7 @@
 # compose.yaml runs every health check through this, with `interval: 1s`. Each probe Docker
 # starts is a runc exec in the engine and a process start in the container (about 60 ms of
 # CPU: once a second in five services, that was nearly all of what an idle lab cost, and a
-# sixth of what starting one did; benchmarks/idle_lab.py, benchmarks/lab_up.py), so a probe
+# good part of what starting one did; benchmarks/idle_lab.py, benchmarks/lab_up.py), so a probe
 # does its waiting inside the container instead of asking Docker for more probes:
 # - until CHECK has succeeded once in this container's life, a probe tries it up to T times
 #   (default 40), a quarter of a second apart, and ends at the first success: so `docker
