@@ -9,6 +9,7 @@ import copy
 import re
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -18,15 +19,15 @@ from lab_tests import topology
 PACED = Path(__file__).resolve().parents[2] / "services" / "hosts" / "paced-check.sh"
 
 
-def probe(tmp_path, *, fails=(), rounds: int = 3, tries: int = 40, script: Path = PACED):
+def probe(tmp_path, *, fails=(), rounds: int = 3, tries: int = 40, script: Path = PACED, check: str | None = None):
     """One probe whose check records each run and fails on the runs numbered in ``fails``
     (counted over the test's probes). Returns (exit status, runs so far, whether the service is
     marked healthy)."""
     runs = tmp_path / "runs"
-    check = f'echo run >> {runs}; case " {" ".join(map(str, fails))} " in *" $(wc -l < {runs}) "*) exit 3;; esac'
+    check = check or f'echo run >> {runs}; case " {" ".join(map(str, fails))} " in *" $(wc -l < {runs}) "*) exit 3;; esac'
     out = subprocess.run(
-        ["sh", str(script), "--every", "0.1", "--rounds", str(rounds), "--tries", str(tries), "--as-root",
-         "sh", "-c", check],
+        ["sh", str(script), "--every", "0.1", "--rounds", str(rounds), "--tries", str(tries), "--limit", "1",
+         "--as-root", "sh", "-c", check],
         env={"PATH": "/usr/bin:/bin", "PACED_CHECK_MARK": str(tmp_path / "mark")},
         capture_output=True, text=True, timeout=60)
     count = len(runs.read_text().splitlines()) if runs.exists() else 0
@@ -59,11 +60,21 @@ def test_a_check_that_fails_ends_the_probe_at_once_and_the_next_probe_is_quick(t
     assert probe(tmp_path, rounds=5) == (0, 4, True)
 
 
+def test_a_check_that_hangs_fails_after_its_limit_whatever_the_probes_stay(tmp_path):
+    probe(tmp_path)
+    runs = tmp_path / "runs"
+    hang = f'echo run >> {runs}; [ "$(wc -l < {runs})" -ne 3 ] || exec sleep 3600'
+    started = time.monotonic()
+    assert probe(tmp_path, rounds=1000, check=hang) == (124, 3, False)  # `timeout`'s status
+    assert time.monotonic() - started < 30  # ended by the 1 s limit, not the hour or the stay
+    assert probe(tmp_path, check=hang)[:2] == (0, 4)  # and the next probe is quick
+
+
 def test_negative_control_a_probe_that_ignores_a_failed_round_goes_red(tmp_path):
     # the bug: a staying probe that runs its rounds without looking at the checks
     broken = tmp_path / "broken.sh"
-    broken.write_text(PACED.read_text().replace('    "$@" || { status=$?; rm -f "$mark"; exit "$status"; }',
-                                                '    "$@" || :'))
+    broken.write_text(PACED.read_text().replace('    timeout "$limit" "$@" || { status=$?; rm -f "$mark"; exit "$status"; }',
+                                                '    timeout "$limit" "$@" || :'))
     assert broken.read_text() != PACED.read_text()
     probe(tmp_path, script=broken)
     status, count, _ = probe(tmp_path, fails={3}, rounds=5, script=broken)

@@ -1,7 +1,7 @@
 #!/bin/sh
 # The lab's health checks, paced: quick while a service starts, calm once it is up.
 #
-#   paced-check.sh [--every S] [--rounds N] [--tries T] [--as-root] CHECK [ARG...]
+#   paced-check.sh [--every S] [--rounds N] [--tries T] [--limit L] [--as-root] CHECK [ARG...]
 #
 # compose.yaml runs every health check through this, with `interval: 1s`. Each probe Docker
 # starts is a runc exec in the engine and a process start in the container (about 60 ms of
@@ -16,6 +16,8 @@
 #   10), and ends when CHECK fails (with its status, at once) or after the N-th success. So a
 #   service that breaks is seen within S seconds, and Docker starts one probe per service
 #   every N * S + 1 s. A failed CHECK makes the probes quick again.
+# Each run of CHECK gets L seconds (default 10) before `timeout` ends it as failed (124): a
+# check that hangs is seen as soon as one that fails, whatever the probe's stay.
 # The compose `timeout` must exceed N * S, and T / 4, plus the check's own time
 # (lab_tests/unit/test_health.py holds lab.yaml to it).
 #
@@ -32,27 +34,29 @@ set -eu
 every=30
 rounds=10
 tries=40
+limit=10
 as_root=no
 while :; do
     case ${1:-} in
         --every) every=$2; shift 2 ;;
         --rounds) rounds=$2; shift 2 ;;
         --tries) tries=$2; shift 2 ;;
+        --limit) limit=$2; shift 2 ;;
         --as-root) as_root=yes; shift ;;
         *) break ;;
     esac
 done
-[ $# -gt 0 ] || { echo "usage: paced-check.sh [--every S] [--rounds N] [--tries T] [--as-root] CHECK [ARG...]" >&2; exit 2; }
+[ $# -gt 0 ] || { echo "usage: paced-check.sh [--every S] [--rounds N] [--tries T] [--limit L] [--as-root] CHECK [ARG...]" >&2; exit 2; }
 
 if [ "$as_root" = no ] && [ "$(id -u)" = 0 ]; then
     exec setpriv --reuid=socketlab --regid=socketlab --init-groups \
-        --inh-caps=-all --no-new-privs -- "$0" --every "$every" --rounds "$rounds" --tries "$tries" "$@"
+        --inh-caps=-all --no-new-privs -- "$0" --every "$every" --rounds "$rounds" --tries "$tries" --limit "$limit" "$@"
 fi
 
 mark=${PACED_CHECK_MARK:-/tmp/.healthy-once}
 if [ ! -e "$mark" ]; then
     try=1
-    until "$@"; do
+    until timeout "$limit" "$@"; do
         status=$?
         [ "$try" -lt "$tries" ] || exit "$status"
         try=$((try + 1))
@@ -64,6 +68,6 @@ fi
 round=0
 while [ "$round" -lt "$rounds" ]; do
     sleep "$every"
-    "$@" || { status=$?; rm -f "$mark"; exit "$status"; }
+    timeout "$limit" "$@" || { status=$?; rm -f "$mark"; exit "$status"; }
     round=$((round + 1))
 done
