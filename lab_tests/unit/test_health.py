@@ -89,12 +89,15 @@ def paced_probes(config: dict) -> dict[str, tuple[float, float]]:
         if not health or not any("paced-check" in str(word) for word in health["test"]):
             continue
         test = health["test"]
-        every = float(test[test.index("--every") + 1]) if "--every" in test else 30.0
-        rounds = int(test[test.index("--rounds") + 1]) if "--rounds" in test else 10
-        tries = int(test[test.index("--tries") + 1]) if "--tries" in test else 40
+        given = {name: float(test[test.index(f"--{name}") + 1]) if f"--{name}" in test else DEFAULTS[name]
+                 for name in DEFAULTS}
         timeout = float(re.fullmatch(r"(\d+)s", health["timeout"]).group(1))
-        found[name] = (max(every * rounds, tries * 0.25), timeout)
+        found[name] = (max(given["every"] * given["rounds"], given["tries"] * 0.25), timeout)
     return found
+
+
+#: paced-check.sh's own defaults (its `name=value` lines), for a check that does not give them.
+DEFAULTS = {name: float(value) for name, value in re.findall(r"(?m)^(every|rounds|tries)=(\d+)$", PACED.read_text())}
 
 
 #: What a check itself may take, beyond the probe's sleeps (the server's: bash, ss, awk).
@@ -102,6 +105,7 @@ CHECK_TIME = 10
 
 
 def test_every_health_check_is_paced_and_its_timeout_outlasts_the_probe():
+    assert set(DEFAULTS) == {"every", "rounds", "tries"}  # read from the script, not assumed
     config = topology.lab_config(0)
     probes = paced_probes(config)
     checked = {name for name, service in config["services"].items() if "healthcheck" in service}

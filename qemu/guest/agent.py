@@ -261,11 +261,12 @@ def run(request):
         return {"returncode": 126, "stdout": "", "stderr": base64.b64encode(b"guest-agent: bad argv\n").decode()}
     timeout = request.get("timeout") or 300
     stdin = base64.b64decode(request.get("stdin", ""))
+    cwd = request.get("cwd", "/root")
     module = socketlab_module(argv)
     if module is not None:
-        rc, out, err = run_forked(module, stdin, timeout, request.get("cwd", "/root"))
+        rc, out, err = run_forked(module, stdin, timeout, cwd)
     else:
-        rc, out, err = run_process(argv, stdin, timeout, request.get("cwd", "/root"))
+        rc, out, err = run_process(argv, stdin, timeout, cwd)
     if rc < 0:  # killed by a signal: report it the way a shell does
         rc = 128 - rc
     return {"returncode": rc, "stdout": base64.b64encode(out).decode(), "stderr": base64.b64encode(err).decode()}
