@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """Boot times of the big-endian PowerPC guest, and the fast tier's per-run overhead.
 
-    python3 benchmarks/guest_boot.py [--runs 5] [--image socketlab-ppc:latest] [--no-tls]
+    python3 benchmarks/guest_boot.py [--runs 5] [--image socketlab-ppc:latest] [--no-tls] [--no-snapshot]
     python3 benchmarks/guest_boot.py --cold 10      # ten fresh containers, one boot each
 
 Prints numbers; it is not a test (nothing is asserted). It runs one throw-away container of the
 guest image (on Docker's default bridge, with a private tap0: no lab network needed) and in it:
 
 * full system: QEMU start -> "socketlab-guest: ready" (app-server listening, exec agent up),
-  measured by guest-supervisor, over --runs boots; then the round trip of one trivial
+  measured by guest-supervisor, over --runs starts, each resumed from the image's boot snapshot
+  (--no-snapshot: booted, as before the snapshot; qemu/README.md, "Boot snapshot"); then the round trip of one trivial
   guest-exec in the booted guest. As in the lab, the guest gets a CA and its certificate (made
   here by services/pki/make-pki.sh, mounted at /pki) and serves TLS on 65439 too; --no-tls
   boots it without them (the plain app-server only), for an A/B;
@@ -111,6 +112,8 @@ def main():
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--image", default="socketlab-ppc:latest")
     parser.add_argument("--no-tls", action="store_true", help="no /pki: the guest serves plain only")
+    parser.add_argument("--no-snapshot", action="store_true",
+                        help="boot the guest instead of resuming the image's boot snapshot (qemu/README.md)")
     parser.add_argument("--cold", type=int, default=0, metavar="N",
                         help="instead: N fresh containers, one boot each (cold boots), and their median")
     parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
@@ -134,6 +137,7 @@ def main():
         argv = ["docker", "run", "--rm", "--cap-add", "NET_ADMIN", "--device", "/dev/net/tun",
                 "--sysctl", "net.ipv4.ip_forward=1", *mounts,
                 *(arg for key, value in sorted(lab_env.items()) for arg in ("-e", "%s=%s" % (key, value))),
+                *(["-e", "SOCKETLAB_GUEST_SNAPSHOT=0"] if args.no_snapshot else []),
                 args.image, "python3", "/bench/guest_boot.py", "--inside"]
         if not args.cold:
             argv += ["--runs", str(args.runs)]

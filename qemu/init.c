@@ -2,12 +2,14 @@
  * /init of the big-endian PowerPC guest: a static C program because the guest's Python has no
  * ctypes (no ppc64 libffi in Debian main) and so can mount nothing and power nothing off.
  *
- *  1. mount /proc, /sys, /dev (devtmpfs), /tmp and /run;
- *  2. bring up lo, and give eth0 its IPv6 address and default route (the kernel's ip= does
- *     IPv4 only). From kernel command-line words, which reach init's environment:
- *         SOCKETLAB_IP6=ADDRESS/64  SOCKETLAB_GW6=GATEWAY   (client-ppc-start writes them)
- *  3. run the guest agent (/opt/guest/agent.py: app-server + exec agent) and reap every orphan;
- *  4. when the main program ends, sync and power off (with -no-reboot QEMU then exits).
+ *  1. mount /proc, /sys, /dev (devtmpfs), /tmp and /run; bring up lo;
+ *  2. run the guest agent (/opt/guest/agent.py: app-server + exec agent) and reap every orphan;
+ *  3. when the main program ends, sync and power off (with -no-reboot QEMU then exits).
+ *
+ * The guest boots with no address: the image and its boot snapshot are the same for every lab.
+ * ``/init net``, run by the agent once the lab has sent its settings, gives eth0 its addresses
+ * and default routes, from its environment (it exits 1 if any step failed):
+ *     SOCKETLAB_IP=ADDRESS/LEN  SOCKETLAB_GW4=GATEWAY  SOCKETLAB_IP6=ADDRESS/LEN  SOCKETLAB_GW6=GATEWAY
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -34,8 +36,11 @@ struct in6_ifreq {
     int ifr6_ifindex;
 };
 
+static int failures;
+
 static void say(const char *fmt, const char *arg, int err)
 {
+    failures++;
     fprintf(stderr, "init: ");
     fprintf(stderr, fmt, arg);
     if (err)
@@ -70,6 +75,68 @@ static void link_up(int fd, const char *name)
             return;
     }
     say("cannot bring up %s", name, errno);
+}
+
+static void set_in4(struct sockaddr *sa, in_addr_t addr)
+{
+    struct sockaddr_in *sin = (struct sockaddr_in *)sa;
+    memset(sin, 0, sizeof *sin);
+    sin->sin_family = AF_INET;
+    sin->sin_addr.s_addr = addr;
+}
+
+static void setup_ipv4(const char *ifname)
+{
+    const char *addr = getenv("SOCKETLAB_IP"), *gw = getenv("SOCKETLAB_GW4");
+    char buf[INET_ADDRSTRLEN + 8];
+    struct in_addr a;
+    int fd, plen = 24;
+    char *slash;
+
+    if (!addr || !*addr)
+        return;
+    fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        say("no IPv4 socket%s", "", errno);
+        return;
+    }
+    snprintf(buf, sizeof buf, "%s", addr);
+    if ((slash = strchr(buf, '/')) != NULL) {
+        *slash = '\0';
+        plen = atoi(slash + 1);
+    }
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
+    if (inet_pton(AF_INET, buf, &a) != 1 || plen < 1 || plen > 32) {
+        say("bad SOCKETLAB_IP %s", addr, 0);
+        close(fd);
+        return;
+    }
+    set_in4(&ifr.ifr_addr, a.s_addr);
+    if (ioctl(fd, SIOCSIFADDR, &ifr) != 0)
+        say("cannot add IPv4 address %s", addr, errno);
+    set_in4(&ifr.ifr_netmask, htonl(0xFFFFFFFFu << (32 - plen)));
+    if (ioctl(fd, SIOCSIFNETMASK, &ifr) != 0)
+        say("cannot set the IPv4 netmask of %s", addr, errno);
+    link_up(fd, ifname);
+
+    if (gw && *gw) {
+        struct rtentry rt;
+        memset(&rt, 0, sizeof rt);
+        set_in4(&rt.rt_dst, INADDR_ANY);
+        set_in4(&rt.rt_genmask, INADDR_ANY);
+        if (inet_pton(AF_INET, gw, &a) != 1) {
+            say("bad SOCKETLAB_GW4 %s", gw, 0);
+        } else {
+            set_in4(&rt.rt_gateway, a.s_addr);
+            rt.rt_flags = RTF_UP | RTF_GATEWAY;
+            rt.rt_dev = (char *)ifname;
+            if (ioctl(fd, SIOCADDRT, &rt) != 0)
+                say("cannot add IPv4 default route via %s", gw, errno);
+        }
+    }
+    close(fd);
 }
 
 static void setup_ipv6(const char *ifname)
@@ -124,10 +191,21 @@ static void setup_ipv6(const char *ifname)
     close(fd);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     pid_t child, pid;
     int status = 0, fd;
+    const char *ifname = getenv("SOCKETLAB_IFACE") ? getenv("SOCKETLAB_IFACE") : "eth0";
+
+    if (argc == 2 && strcmp(argv[1], "net") == 0) {
+        setup_ipv4(ifname);
+        setup_ipv6(ifname);
+        return failures ? 1 : 0;
+    }
+    if (getpid() != 1) {
+        say("run as the guest's init, or as: init net%s", "", 0);
+        return 2;
+    }
 
     mnt("proc", "/proc", "proc", NULL);
     mnt("sysfs", "/sys", "sysfs", NULL);
@@ -141,7 +219,6 @@ int main(void)
         link_up(fd, "lo");
         close(fd);
     }
-    setup_ipv6(getenv("SOCKETLAB_IFACE") ? getenv("SOCKETLAB_IFACE") : "eth0");
 
     setenv("PATH", "/usr/bin:/bin", 1);
     setenv("HOME", "/root", 1);

@@ -1,8 +1,8 @@
 """TLS across byte orders: the big-endian guest as TLS client and as TLS server.
 
-Every host has the lab's CA at /pki/ca.pem, the guest too: guest-supervisor appends the CA and
-the guest's certificate and key (the pki service made them) to the initramfs, and the guest's
-agent serves ``app-server :: TLS_PORT --tls-cert /pki/guest.pem`` beside the plain APP_PORT. The
+Every host has the lab's CA at /pki/ca.pem, the guest too: guest-supervisor sends the CA and
+the guest's certificate and key (the pki service made them) with the guest's settings, and the
+guest's agent serves ``app-server :: TLS_PORT --tls-cert /pki/guest.pem`` beside the plain APP_PORT. The
 demo over TLS from the guest and the fast tier ran at start-up (lab_tests/lab/test_startup_demo.py);
 here the little-endian client runs it against the guest's TLS server, and the failure table is
 seen from the big-endian side: the guest's OpenSSL as the client that refuses (the exception's
@@ -117,9 +117,14 @@ def test_tls_failure_table_from_the_big_endian_side(lab, results, case, client_s
 
 
 def test_the_guests_key_is_handed_over_for_its_owner_only(lab):
-    """docs/tls.md: the initramfs copy that carries the guest's key is socketlab's, mode 0600,
-    and the files staged to pack it are gone."""
-    listing = lab.run("client-ppc", "stat", "-c", "%U %a %n", "/run/socketlab-guest/initramfs.cpio")
-    assert listing.stdout == "socketlab 600 /run/socketlab-guest/initramfs.cpio\n", str(listing)
-    staged = lab.run("client-ppc", "test", "-e", "/run/socketlab-guest/pki-stage")
-    assert staged.returncode == 1, str(staged)
+    """docs/tls.md: the guest's key goes from the pki volume to the guest through the agent's
+    socket only, which is socketlab's alone; no copy is left in the container; in the guest it
+    is root's, mode 0600."""
+    sock = lab.run("client-ppc", "stat", "-c", "%U %A", "/run/socketlab-guest/agent.sock")
+    assert sock.returncode == 0 and sock.stdout.split()[0] == "socketlab", str(sock)
+    assert sock.stdout.split()[1][7:] in ("---", "r-x", "r--"), f"others may connect: {sock}"  # no write: no connect
+    copies = lab.run("client-ppc", "grep", "-rl", "PRIVATE KEY", "/run/socketlab-guest", "/tmp")
+    assert copies.returncode == 1 and copies.stdout == "", str(copies)
+    mode = lab.run("client-ppc", "guest-exec", "--timeout", "60", "python3", "-c",
+                   "import os; s = os.stat('/pki/guest.key'); print(s.st_uid, oct(s.st_mode & 0o777))")
+    assert mode.stdout == "0 0o600\n", str(mode)

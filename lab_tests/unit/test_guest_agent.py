@@ -102,3 +102,17 @@ def test_a_fork_that_fails_fails_that_request_only(agent, monkeypatch):
     assert (rc, out) == (127, b"") and err.startswith(b"guest-agent: cannot fork for socketlab: ")
     monkeypatch.undo()
     assert run(agent, ["python3", "-m", "socketlab", "--help"])[0] == 0  # and the next one runs
+
+
+def test_settings_that_cannot_be_applied_fail_that_request_and_leave_the_guest_unready(agent, capsys):
+    """No time in them: refused before anything is changed; the ready line is not printed."""
+    reply = agent.answer({"settings": {}}, settled=False)
+    assert reply["returncode"] == 1, reply
+    assert base64.b64decode(reply["stderr"]).startswith(b"guest-agent: cannot apply the lab's settings: ")
+    assert agent.READY_LINE not in capsys.readouterr().out
+
+
+def test_the_settings_are_applied_once(agent):
+    reply = agent.answer({"settings": {"time": 0}}, settled=True)
+    assert reply["returncode"] == 126, reply
+    assert base64.b64decode(reply["stderr"]) == b"guest-agent: the lab's settings were applied already\n"

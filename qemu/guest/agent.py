@@ -2,26 +2,31 @@
 
 Run by /init as the guest's main program (when it exits, the guest powers off):
 
-1. starts ``socketlab app-server :: 65432`` (the little-endian -> big-endian direction) and, when
-   the lab handed over its certificate (``/pki/guest.pem`` and ``.key``, appended to the
-   initramfs by guest-supervisor), the same over TLS on 65439; waits for their ``Listening on``
-   lines; their later output goes to the console, each line after ``PORT app-server | `` as on
-   the lab's server. Each server is a process of its own, forked from this one once it has
-   imported socketlab: a CPython start and socketlab's imports cost about a second each in the
-   emulated guest, and are paid once, not once a server (issue 20);
-2. serves exec requests on the virtio-serial port named ``org.socketlab.exec``: one JSON line
-   ``{"id": N, "argv": [...], "timeout": S}`` in, one JSON line
-   ``{"id": N, "returncode": R, "stdout": B64, "stderr": B64}`` out (see qemu/bin/guest-supervisor).
-   ``python3 -m socketlab[.MODULE] ...`` runs in a child forked from this process, as the
-   servers do (the start-up demo, and most of what the tests run here): a second or two less
-   of emulated CPU each; anything else is a new process;
-3. prints ``socketlab-guest: ready`` on the console once 1 and 2 are up: the container's
-   readiness signal.
+1. imports socketlab (a CPython start and socketlab's imports cost seconds of emulated CPU),
+   opens the virtio-serial port named ``org.socketlab.exec`` and waits there for the lab's
+   settings. Nothing before this point depends on the lab: it is where guest-supervisor
+   snapshots the guest when the image is built, and where every later start resumes it
+   (qemu/README.md, "Boot snapshot"). The settings, one JSON line
+   ``{"id": N, "settings": {...}}`` (:func:`settle`): the time, entropy, the guest's addresses
+   and gateways (``/init net`` sets them), and, when the lab has TLS, its CA and the guest's
+   certificate and key, written to /pki;
+2. starts ``socketlab app-server :: 65432`` (the little-endian -> big-endian direction) and,
+   with a certificate, the same over TLS on 65439; waits for their ``Listening on`` lines; their
+   later output goes to the console, each line after ``PORT app-server | `` as on the lab's
+   server. Each server is a process of its own, forked from this one, which has imported
+   socketlab: paid once, not once a server (issue 20);
+3. prints ``socketlab-guest: ready`` on the console: the container's readiness signal;
+4. serves exec requests on the same port: one JSON line ``{"id": N, "argv": [...],
+   "timeout": S}`` in, one JSON line ``{"id": N, "returncode": R, "stdout": B64, "stderr": B64}``
+   out (see qemu/bin/guest-supervisor). ``python3 -m socketlab[.MODULE] ...`` runs in a child
+   forked from this process, as the servers do (the start-up demo, and most of what the tests
+   run here): a second or two less of emulated CPU each; anything else is a new process.
 
 Standard library only (the guest's CPython has ssl and hashlib on OpenSSL, but no ctypes, zlib).
 """
 
 import base64
+import fcntl
 import json
 import os
 import runpy
@@ -41,7 +46,12 @@ MAX_LINE = 1 << 20  # a request larger than this is a protocol error, not a memo
 #: The guest's servers: the ports the lab's server uses for the same services
 #: (services/hosts/server.sh; lab_tests/unit/test_docs.py keeps them equal).
 APP_PORT, TLS_PORT = 65432, 65439
-CERT, KEY = "/pki/guest.pem", "/pki/guest.key"
+PKI_DIR = "/pki"
+CERT, KEY = PKI_DIR + "/guest.pem", PKI_DIR + "/guest.key"
+#: What the settings may hold at /pki (guest-supervisor's PKI_FILES), and each file's mode.
+PKI_FILES = {"ca.pem": 0o644, "guest.pem": 0o644, "guest.key": 0o600}
+#: RNDRESEEDCRNG, _IO('R', 0x07): on PowerPC _IOC_NONE is 1 in the top three bits, not 0.
+RNDRESEEDCRNG = (0x20000000 if os.uname().machine.startswith("ppc") else 0) | 0x5207
 
 
 def console(line):
@@ -258,7 +268,7 @@ def forward(proc, prefix):
 def run(request):
     argv = request.get("argv")
     if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
-        return {"returncode": 126, "stdout": "", "stderr": base64.b64encode(b"guest-agent: bad argv\n").decode()}
+        return failed(126, "bad argv")
     timeout = request.get("timeout") or 300
     stdin = base64.b64decode(request.get("stdin", ""))
     cwd = request.get("cwd", "/root")
@@ -293,9 +303,29 @@ def run_process(argv, stdin, timeout, cwd):
         return 127, b"", ("guest-agent: cannot run %r: %s\n" % (argv[0], exc)).encode()
 
 
+def failed(rc, message):
+    return {"returncode": rc, "stdout": "", "stderr": base64.b64encode(("guest-agent: %s\n" % message).encode()).decode()}
+
+
+def answer(request, settled):
+    """The reply to one request; a ``settings`` one is applied once, then the guest is ready."""
+    if "settings" not in request:
+        return run(request)
+    if settled:
+        return failed(126, "the lab's settings were applied already")
+    try:
+        settle(request["settings"])
+    except (SettingsError, KeyError, TypeError, ValueError, OSError) as exc:
+        log("cannot apply the lab's settings: %s" % exc)
+        return failed(1, "cannot apply the lab's settings: %s" % exc)
+    console("%s (uptime %.2f s)" % (READY_LINE, uptime()))
+    return {"returncode": 0, "stdout": "", "stderr": ""}
+
+
 def serve(path):
     fd = os.open(path, os.O_RDWR)
     buf = b""
+    settled = False
     while True:
         chunk = os.read(fd, 65536)
         if not chunk:  # the host side is not connected: nothing to read yet
@@ -308,11 +338,11 @@ def serve(path):
                 continue
             try:
                 request = json.loads(line)
-                reply = run(request)
+                reply = answer(request, settled)
+                settled = settled or ("settings" in request and reply["returncode"] == 0)
                 reply["id"] = request.get("id")
-            except ValueError as exc:
-                reply = {"id": None, "returncode": 126, "stdout": "",
-                         "stderr": base64.b64encode(("guest-agent: bad request: %s\n" % exc).encode()).decode()}
+            except (ValueError, AttributeError) as exc:
+                reply = dict(failed(126, "bad request: %s" % exc), id=None)
             data = json.dumps(reply).encode() + b"\n"
             view = memoryview(data)
             while view:
@@ -322,21 +352,61 @@ def serve(path):
             buf = b""
 
 
-def name_this_host(path="/etc/hosts"):
-    """The guest's name for its own addresses, which the lab gives on the kernel command line
-    (SOCKETLAB_IP, SOCKETLAB_IP6: guest-supervisor, from lab.yaml): no address is built in."""
-    addresses = [os.environ.get(name, "").partition("/")[0] for name in ("SOCKETLAB_IP", "SOCKETLAB_IP6")]
+class SettingsError(Exception):
+    """The lab's settings cannot be applied: the guest is not a host of the lab."""
+
+
+def settle(settings):
+    """Make this guest the lab's host its SETTINGS describe (guest-supervisor's ``settings()``):
+    the clock (a resumed snapshot's is the build's), fresh entropy (every resumed guest starts
+    from the same random state), /pki, the guest's names for its addresses, and the addresses
+    and routes themselves (``/init net``). Then start the servers."""
+    time.clock_settime(time.CLOCK_REALTIME, float(settings["time"]))
+    reseed(base64.b64decode(settings["entropy"]))
+    pki = settings.get("pki") or {}
+    if pki:
+        os.makedirs(PKI_DIR, mode=0o755, exist_ok=True)
+    for name, data in pki.items():
+        if name not in PKI_FILES:
+            raise SettingsError("unknown PKI file %r" % name)
+        path = os.path.join(PKI_DIR, name)
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PKI_FILES[name]), "wb") as f:
+            f.write(base64.b64decode(data))
+    addresses = {"SOCKETLAB_IP": settings["ip"], "SOCKETLAB_GW4": settings["gw4"],
+                 "SOCKETLAB_IP6": settings["ip6"], "SOCKETLAB_GW6": settings["gw6"]}
+    net = subprocess.run(["/init", "net"], env=dict(os.environ, **addresses), capture_output=True)
+    if net.returncode:
+        raise SettingsError("/init net failed (exit status %s): %s" % (
+            net.returncode, net.stderr.decode(errors="replace").strip()))
+    name_this_host(settings["ip"], settings["ip6"])
+    log("settings applied: %s, %s" % (settings["ip"], settings["ip6"]))
+    start_servers()
+
+
+def reseed(entropy):
+    """Mix the lab's ENTROPY into the kernel's pool and reseed its generator from it at once."""
+    with open("/dev/urandom", "wb") as pool:
+        pool.write(entropy)
+        pool.flush()
+        try:
+            fcntl.ioctl(pool.fileno(), RNDRESEEDCRNG)
+        except OSError as exc:  # the pool has it still: the generator takes it at its next reseed
+            log("cannot reseed the kernel's generator at once: %s" % exc)
+
+
+def name_this_host(*addresses, path="/etc/hosts"):
+    """The guest's name for its own addresses, which the lab's settings give: no address is
+    built in."""
     with open(path, "a") as hosts:
-        hosts.writelines("%s\t%s\n" % (address, os.uname().nodename) for address in addresses if address)
+        hosts.writelines("%s\t%s\n" % (address.partition("/")[0], os.uname().nodename)
+                         for address in addresses if address)
 
 
 def main():
     log("agent up at %.2f s, %s-endian, Python %s" % (uptime(), sys.byteorder, sys.version.split()[0]))
-    name_this_host()
-    start_servers()
+    from socketlab import cli  # noqa: F401  imported before the snapshot, for every fork after it
     port = find_port(PORT_NAME)
-    log("exec agent on %s" % port)
-    console("%s (uptime %.2f s)" % (READY_LINE, uptime()))
+    log("exec agent on %s; waiting for the lab's settings" % port)
     serve(port)
 
 
