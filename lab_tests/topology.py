@@ -277,7 +277,7 @@ def firewall_table() -> str:
 ROLES = {
     "peer": "same network as the server, no router",
     "client": "little-endian, runs the demo",
-    "client-ppc": "QEMU: boots the guest, its gateway",
+    "client-ppc": "QEMU: runs the guest, its gateway",
     "client-ppc-user": "ppc64 CPython under qemu-user: the fast tier",
 }
 
