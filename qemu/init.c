@@ -77,6 +77,26 @@ static void link_up(int fd, const char *name)
     say("cannot bring up %s", name, errno);
 }
 
+/* "ADDRESS/LEN": ADDRESS into buf, and LEN (default_len when there is none) */
+static int split_prefix(const char *text, char *buf, size_t size, int default_len)
+{
+    char *slash;
+
+    snprintf(buf, size, "%s", text);
+    if ((slash = strchr(buf, '/')) == NULL)
+        return default_len;
+    *slash = '\0';
+    return atoi(slash + 1);
+}
+
+static int net_socket(int family)
+{
+    int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        say("no %s socket", family == AF_INET ? "IPv4" : "IPv6", errno);
+    return fd;
+}
+
 static void set_in4(struct sockaddr *sa, in_addr_t addr)
 {
     struct sockaddr_in *sin = (struct sockaddr_in *)sa;
@@ -90,21 +110,11 @@ static void setup_ipv4(const char *ifname)
     const char *addr = getenv("SOCKETLAB_IP"), *gw = getenv("SOCKETLAB_GW4");
     char buf[INET_ADDRSTRLEN + 8];
     struct in_addr a;
-    int fd, plen = 24;
-    char *slash;
+    int fd, plen;
 
-    if (!addr || !*addr)
+    if (!addr || !*addr || (fd = net_socket(AF_INET)) < 0)
         return;
-    fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        say("no IPv4 socket%s", "", errno);
-        return;
-    }
-    snprintf(buf, sizeof buf, "%s", addr);
-    if ((slash = strchr(buf, '/')) != NULL) {
-        *slash = '\0';
-        plen = atoi(slash + 1);
-    }
+    plen = split_prefix(addr, buf, sizeof buf, 24);
     struct ifreq ifr;
     memset(&ifr, 0, sizeof ifr);
     strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
@@ -143,17 +153,10 @@ static void setup_ipv6(const char *ifname)
 {
     const char *addr = getenv("SOCKETLAB_IP6"), *gw = getenv("SOCKETLAB_GW6");
     char buf[INET6_ADDRSTRLEN + 8], path[128];
-    int fd, ifindex;
-    unsigned int plen = 64;
-    char *slash;
+    int fd, ifindex, plen;
 
-    if (!addr || !*addr)
+    if (!addr || !*addr || (fd = net_socket(AF_INET6)) < 0)
         return;
-    fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        say("no IPv6 socket%s", "", errno);
-        return;
-    }
     link_up(fd, ifname);
     ifindex = (int)if_nametoindex(ifname);
     /* no duplicate address detection: the address is usable at once, not "tentative" */
@@ -162,16 +165,12 @@ static void setup_ipv6(const char *ifname)
     snprintf(path, sizeof path, "/proc/sys/net/ipv6/conf/%s/accept_ra", ifname);
     write_file(path, "0");
 
-    snprintf(buf, sizeof buf, "%s", addr);
-    if ((slash = strchr(buf, '/')) != NULL) {
-        *slash = '\0';
-        plen = (unsigned int)atoi(slash + 1);
-    }
+    plen = split_prefix(addr, buf, sizeof buf, 64);
     struct in6_ifreq ifr6;
     memset(&ifr6, 0, sizeof ifr6);
     ifr6.ifr6_ifindex = ifindex;
-    ifr6.ifr6_prefixlen = plen;
-    if (inet_pton(AF_INET6, buf, &ifr6.ifr6_addr) != 1)
+    ifr6.ifr6_prefixlen = (unsigned int)plen;
+    if (inet_pton(AF_INET6, buf, &ifr6.ifr6_addr) != 1 || plen < 1 || plen > 128)
         say("bad SOCKETLAB_IP6 %s", addr, 0);
     else if (ioctl(fd, SIOCSIFADDR, &ifr6) != 0)
         say("cannot add IPv6 address %s", addr, errno);

@@ -116,3 +116,13 @@ def test_the_settings_are_applied_once(agent):
     reply = agent.answer({"settings": {"time": 0}}, settled=True)
     assert reply["returncode"] == 126, reply
     assert base64.b64decode(reply["stderr"]) == b"guest-agent: the lab's settings were applied already\n"
+
+
+def test_negative_control_a_reseed_the_kernel_refuses_is_said(agent, tmp_path, capsys):
+    """The guest tier's check that the reseed took (no such line on the guest's console) can go
+    red: a pool that is not the kernel's refuses the ioctl, and the agent says so, keeping the
+    entropy written."""
+    pool = tmp_path / "pool"
+    agent.reseed(b"\x01" * 64, path=str(pool))
+    assert pool.read_bytes() == b"\x01" * 64
+    assert "socketlab-guest: cannot reseed the kernel's generator at once: " in capsys.readouterr().out

@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.machinery
 import importlib.util
 import json
+import socket
 
 import pytest
 
@@ -82,3 +83,39 @@ def test_no_lab_is_in_the_machine_its_settings_say_which_lab(monkeypatch, guest_
     assert settings[0]["ip"].startswith(topology.GUEST_V4 + "/") and settings[0]["ip6"].startswith(topology.GUEST_V6 + "/")
     assert settings[1]["ip"] != settings[0]["ip"] and settings[1]["ip6"] != settings[0]["ip6"]
     assert settings[0]["entropy"] != settings[1]["entropy"] and settings[0]["pki"] == {}
+
+
+class SilentRelay:
+    """A relay to a guest that never answers its settings."""
+
+    def connect(self, qemu, deadline):
+        return True
+
+    def call(self, request, timeout):
+        assert "settings" in request
+        self.timeout = timeout
+        raise socket.timeout("timed out")
+
+
+class Qemu:
+    def __init__(self):
+        self.terminated = False
+
+    def poll(self):
+        return None
+
+    def terminate(self):
+        self.terminated = True
+
+
+@pytest.mark.parametrize("resuming", [True, False])
+def test_a_resumed_guest_that_takes_no_settings_is_stopped_to_be_booted(monkeypatch, guest_dir, resuming):
+    """qemu/README.md: a resumed guest that takes no settings within RESUME_TIMEOUT is stopped
+    and marked for a boot; a booted one (the control) is left as it is, unready."""
+    environment = topology.lab_config(0)["services"]["client-ppc"]["environment"]
+    supervisor = load(monkeypatch, guest_dir, SOCKETLAB_PKI_DIR=str(guest_dir / "no-pki"),
+                      **{name: value for name, value in environment.items() if name.startswith("SOCKETLAB_GUEST_")})
+    relay, qemu, failed_resume = SilentRelay(), Qemu(), []
+    supervisor.send_settings(relay, qemu, resuming, failed_resume)
+    assert (qemu.terminated, failed_resume) == ((True, [True]) if resuming else (False, []))
+    assert relay.timeout == (supervisor.RESUME_TIMEOUT if resuming else 300)

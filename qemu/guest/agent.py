@@ -383,9 +383,9 @@ def settle(settings):
     start_servers()
 
 
-def reseed(entropy):
+def reseed(entropy, path="/dev/urandom"):
     """Mix the lab's ENTROPY into the kernel's pool and reseed its generator from it at once."""
-    with open("/dev/urandom", "wb") as pool:
+    with open(path, "wb") as pool:
         pool.write(entropy)
         pool.flush()
         try:
